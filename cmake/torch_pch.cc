@@ -1,0 +1,1 @@
+// Compiled once to build the precompiled header for <torch/torch.h>.

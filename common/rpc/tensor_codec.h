@@ -1,0 +1,27 @@
+#pragma once
+// torch::Tensor <-> rlhf.v1.TensorProto / TokenBatch: packed bytes with dtype and
+// shape, one memcpy each way. Thread-safe (no shared state).
+
+#include <torch/torch.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "rlhf/v1/tensor.pb.h"
+
+namespace rlhf::rpc {
+
+// Serialises a CPU or device tensor (copied to CPU, made contiguous). Fails for
+// dtypes the wire format does not carry.
+absl::Status TensorToProto(const torch::Tensor& tensor, v1::TensorProto* proto);
+
+// Builds a CPU tensor owning a copy of the bytes. Fails, naming what is wrong, on
+// an unknown dtype, a negative dimension, or a byte count that does not match.
+absl::StatusOr<torch::Tensor> TensorFromProto(const v1::TensorProto& proto);
+
+// Ragged token sequences <-> TokenBatch (ids + offsets).
+void TokensToProto(const std::vector<std::vector<int64_t>>& sequences, v1::TokenBatch* proto);
+absl::StatusOr<std::vector<std::vector<int64_t>>> TokensFromProto(const v1::TokenBatch& proto);
+
+}  // namespace rlhf::rpc
