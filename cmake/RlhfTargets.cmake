@@ -52,6 +52,13 @@ function(rlhf_test name)
   set_target_properties(${name} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests)
   add_test(NAME ${name} COMMAND ${name} WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT 600)
+  # Tests labelled `sanitize` also run in the ASan/UBSan build (scripts/test.sh).
+  if("sanitize" IN_LIST ARG_LABELS)
+    if(NOT TARGET rlhf_sanitized_tests)
+      add_custom_target(rlhf_sanitized_tests)
+    endif()
+    add_dependencies(rlhf_sanitized_tests ${name})
+  endif()
 endfunction()
 
 # rlhf_proto_library(NAME PROTOS a.proto ... IMPORT_DIR dir [DEPS other_proto_lib])

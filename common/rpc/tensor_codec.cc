@@ -11,14 +11,22 @@ namespace {
 
 absl::StatusOr<v1::DataType> ToWire(torch::ScalarType type) {
   switch (type) {
-    case torch::kFloat32: return v1::DATA_TYPE_F32;
-    case torch::kFloat16: return v1::DATA_TYPE_F16;
-    case torch::kBFloat16: return v1::DATA_TYPE_BF16;
-    case torch::kFloat64: return v1::DATA_TYPE_F64;
-    case torch::kInt64: return v1::DATA_TYPE_I64;
-    case torch::kInt32: return v1::DATA_TYPE_I32;
-    case torch::kUInt8: return v1::DATA_TYPE_U8;
-    case torch::kBool: return v1::DATA_TYPE_BOOL;
+    case torch::kFloat32:
+      return v1::DATA_TYPE_F32;
+    case torch::kFloat16:
+      return v1::DATA_TYPE_F16;
+    case torch::kBFloat16:
+      return v1::DATA_TYPE_BF16;
+    case torch::kFloat64:
+      return v1::DATA_TYPE_F64;
+    case torch::kInt64:
+      return v1::DATA_TYPE_I64;
+    case torch::kInt32:
+      return v1::DATA_TYPE_I32;
+    case torch::kUInt8:
+      return v1::DATA_TYPE_U8;
+    case torch::kBool:
+      return v1::DATA_TYPE_BOOL;
     default:
       return absl::InvalidArgumentError(
           absl::StrCat("tensor dtype ", c10::toString(type), " has no wire encoding"));
@@ -27,17 +35,25 @@ absl::StatusOr<v1::DataType> ToWire(torch::ScalarType type) {
 
 absl::StatusOr<torch::ScalarType> FromWire(v1::DataType type) {
   switch (type) {
-    case v1::DATA_TYPE_F32: return torch::kFloat32;
-    case v1::DATA_TYPE_F16: return torch::kFloat16;
-    case v1::DATA_TYPE_BF16: return torch::kBFloat16;
-    case v1::DATA_TYPE_F64: return torch::kFloat64;
-    case v1::DATA_TYPE_I64: return torch::kInt64;
-    case v1::DATA_TYPE_I32: return torch::kInt32;
-    case v1::DATA_TYPE_U8: return torch::kUInt8;
-    case v1::DATA_TYPE_BOOL: return torch::kBool;
+    case v1::DATA_TYPE_F32:
+      return torch::kFloat32;
+    case v1::DATA_TYPE_F16:
+      return torch::kFloat16;
+    case v1::DATA_TYPE_BF16:
+      return torch::kBFloat16;
+    case v1::DATA_TYPE_F64:
+      return torch::kFloat64;
+    case v1::DATA_TYPE_I64:
+      return torch::kInt64;
+    case v1::DATA_TYPE_I32:
+      return torch::kInt32;
+    case v1::DATA_TYPE_U8:
+      return torch::kUInt8;
+    case v1::DATA_TYPE_BOOL:
+      return torch::kBool;
     default:
-      return absl::InvalidArgumentError(absl::StrCat("TensorProto.dtype ",
-                                                     static_cast<int>(type), " is not supported"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("TensorProto.dtype ", static_cast<int>(type), " is not supported"));
   }
 }
 
@@ -61,8 +77,8 @@ absl::StatusOr<torch::Tensor> TensorFromProto(const v1::TensorProto& proto) {
   uint64_t numel = 1;
   for (int64_t d : shape) {
     if (d < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("TensorProto.shape [", absl::StrJoin(shape, ", "), "] has a negative dimension"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "TensorProto.shape [", absl::StrJoin(shape, ", "), "] has a negative dimension"));
     }
     if (__builtin_mul_overflow(numel, static_cast<uint64_t>(d), &numel)) {
       return absl::InvalidArgumentError("TensorProto.shape overflows the element count");
@@ -73,9 +89,9 @@ absl::StatusOr<torch::Tensor> TensorFromProto(const v1::TensorProto& proto) {
     return absl::InvalidArgumentError("TensorProto.shape overflows the byte count");
   }
   if (expected != proto.data().size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "TensorProto.data holds ", proto.data().size(), " bytes but ", c10::toString(*type),
-        " [", absl::StrJoin(shape, ", "), "] needs ", expected));
+    return absl::InvalidArgumentError(
+        absl::StrCat("TensorProto.data holds ", proto.data().size(), " bytes but ",
+                     c10::toString(*type), " [", absl::StrJoin(shape, ", "), "] needs ", expected));
   }
   torch::Tensor out = torch::empty(shape, torch::TensorOptions().dtype(*type));
   if (expected > 0) std::memcpy(out.data_ptr(), proto.data().data(), expected);

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Installs dependencies (idempotent) and builds everything into build/ (binaries in
+# build/bin/, tests in build/tests/). Extra arguments go to `cmake --build`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install_deps.sh
+BUILD_DIR=${RLHF_BUILD_DIR:-build}
+if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
+fi
+cmake --build "$BUILD_DIR" -j "$(nproc)" "$@"

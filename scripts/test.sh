@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): installs what is missing, builds, and runs
+#   1. every unit/integration test (ctest, Release build in build/),
+#   2. the bad-input tests of io/tokenizer/model again under ASan + UBSan (build-asan/),
+#   3. each libFuzzer target briefly (build-fuzz/, clang).
+# Idempotent; a second run rebuilds only what changed (ccache, Ninja).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZ_SECONDS=${RLHF_FUZZ_SECONDS:-30}
+JOBS=$(nproc)
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache} CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+start=$(date +%s)
+stage() { echo; echo "=== $* ($(($(date +%s) - start)) s) ==="; }
+
+stage "dependencies and build"
+scripts/build.sh
+
+stage "unit and integration tests"
+ctest --test-dir build --output-on-failure -j "$JOBS"
+
+stage "sanitizers: ASan + UBSan on the bad-input areas"
+if [ ! -f build-asan/build.ninja ]; then
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DRLHF_SANITIZE=address,undefined -DRLHF_BUILD_BENCH=OFF
+fi
+cmake --build build-asan -j "$JOBS" --target rlhf_sanitized_tests
+# Container-overflow annotations are off: libtorch itself is not instrumented.
+ASAN_OPTIONS=detect_leaks=0:detect_container_overflow=0 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j "$JOBS" -L sanitize
+
+stage "fuzzing: ${FUZZ_SECONDS}s per target"
+if [ ! -f build-fuzz/build.ninja ]; then
+  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DRLHF_WITH_TORCH=OFF -DRLHF_BUILD_TESTS=OFF -DRLHF_FUZZ=ON \
+    -DRLHF_SANITIZE=fuzzer-no-link,address,undefined
+fi
+cmake --build build-fuzz -j "$JOBS"
+for fuzzer in safetensors tokenizer; do
+  corpus=$(mktemp -d)
+  cp -r "tests/fuzz/corpus/$fuzzer/." "$corpus/"
+  log=build-fuzz/$fuzzer.log
+  if ! build-fuzz/fuzz/${fuzzer}_fuzzer -max_total_time="$FUZZ_SECONDS" -print_final_stats=1 \
+       -artifact_prefix=build-fuzz/ "$corpus" >"$log" 2>&1; then
+    tail -n 60 "$log"; echo "fuzzer $fuzzer failed; the input is saved in build-fuzz/"; exit 1
+  fi
+  echo "$fuzzer: $(grep -E 'stat::number_of_executed_units' "$log" | awk '{print $2}') inputs, no crash"
+  rm -rf "$corpus"
+done
+
+stage "all tests passed"
