@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Decode throughput: rlhf (C++/LibTorch) vs transformers' generate, same run.
+
+A GPT-2-small-shaped model (124M parameters, random weights, fixed seed, no EOS so every
+row generates exactly --new-tokens) is written once to build/bench/gpt2-small. Both
+implementations decode greedily from the same 64-token prompts with the same thread
+count; each batch size is timed --repeats times after a warm-up and the fastest run is
+kept. Prints tokens/s of both and the ratio (rlhf / transformers; > 1 means faster).
+
+Reference: transformers==4.57.1, torch==2.9.1 (pinned in scripts/install_deps.sh).
+Run: .venv/bin/python tests/bench/generation_bench.py   (after scripts/build.sh)
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import torch
+import transformers
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def make_model(path):
+    if os.path.exists(os.path.join(path, "config.json")):
+        return
+    torch.manual_seed(0)
+    config = transformers.GPT2Config(n_embd=768, n_layer=12, n_head=12, n_positions=1024,
+                                     vocab_size=50257, bos_token_id=None, eos_token_id=None)
+    model = transformers.GPT2LMHeadModel(config).eval()
+    model.save_pretrained(path, safe_serialization=True)
+
+
+def bench_transformers(path, prompts, batch, new_tokens, repeats):
+    model = transformers.GPT2LMHeadModel.from_pretrained(path).eval()
+    ids = torch.tensor(prompts[:batch])
+    kwargs = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                  pad_token_id=0, attention_mask=torch.ones_like(ids))
+    best = float("inf")
+    with torch.inference_mode():
+        for r in range(repeats + 1):  # run 0 warms up
+            start = time.perf_counter()
+            out = model.generate(ids, **kwargs)
+            seconds = time.perf_counter() - start
+            if r > 0:
+                best = min(best, seconds)
+    assert out.shape[1] == ids.shape[1] + new_tokens
+    return {"impl": "transformers", "batch": batch, "seconds": best,
+            "tokens_per_second": batch * new_tokens / best, "threads": torch.get_num_threads(),
+            "first_row": out[0, ids.shape[1]:].tolist()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--build", default=os.path.join(ROOT, "build"))
+    parser.add_argument("--batch-sizes", default="1,8,32")
+    parser.add_argument("--prompt-tokens", type=int, default=64)
+    parser.add_argument("--new-tokens", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+
+    model_dir = os.path.join(args.build, "bench", "gpt2-small")
+    make_model(model_dir)
+    batches = [int(b) for b in args.batch_sizes.split(",")]
+    gen = torch.Generator().manual_seed(1)
+    prompts = torch.randint(0, 50257, (max(batches), args.prompt_tokens), generator=gen).tolist()
+    prompts_file = os.path.join(args.build, "bench", "prompts.json")
+    with open(prompts_file, "w") as f:
+        json.dump({"prompts": prompts}, f)
+
+    ours = subprocess.run(
+        [os.path.join(args.build, "bench", "generation_bench"), "--model", model_dir,
+         "--prompts", prompts_file, "--batch-sizes", args.batch_sizes,
+         "--new-tokens", str(args.new_tokens), "--repeats", str(args.repeats)],
+        check=True, capture_output=True, text=True).stdout
+    ours = {r["batch"]: r for r in map(json.loads, ours.splitlines())}
+
+    print(f"decode throughput, GPT-2 small (124M, fp32, CPU), prompt {args.prompt_tokens}, "
+          f"{args.new_tokens} new tokens, greedy; transformers {transformers.__version__}, "
+          f"torch {torch.__version__}")
+    print(f"{'batch':>5} {'rlhf tok/s':>11} {'hf tok/s':>10} {'ratio':>7} {'threads':>8} "
+          f"{'same tokens':>12}")
+    worst = float("inf")
+    for batch in batches:
+        ref = bench_transformers(model_dir, prompts, batch, args.new_tokens, args.repeats)
+        mine = ours[batch]
+        ratio = mine["tokens_per_second"] / ref["tokens_per_second"]
+        worst = min(worst, ratio)
+        same = sum(a == b for a, b in zip(mine["first_row"], ref["first_row"]))
+        print(f"{batch:>5} {mine['tokens_per_second']:>11.1f} {ref['tokens_per_second']:>10.1f} "
+              f"{ratio:>6.2f}x {mine['threads']:>4}/{ref['threads']:<3} "
+              f"{same:>5}/{len(ref['first_row'])}")
+    print(f"worst ratio: {worst:.2f}x")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
