@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the safetensors fuzzer's seed files into this directory (stdlib only).
+"""Writes the safetensors fuzzer's seed files into corpus/safetensors/ (stdlib only).
 
 The layout follows the safetensors spec: u64 little-endian header length, JSON header
 padded with spaces to a multiple of 8, then the tensor bytes in offset order.
@@ -9,7 +9,7 @@ import json
 import pathlib
 import struct
 
-HERE = pathlib.Path(__file__).resolve().parent
+HERE = pathlib.Path(__file__).resolve().parent / "corpus" / "safetensors"
 
 
 def safetensors(tensors, metadata=None):
