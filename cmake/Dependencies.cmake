@@ -73,5 +73,7 @@ if(RLHF_WITH_TORCH)
   rlhf_hide_torch_protobuf_headers()
   target_include_directories(rlhf_torch SYSTEM INTERFACE ${RLHF_TORCH_INCLUDE_DIRS})
   separate_arguments(_torch_flags UNIX_COMMAND "${TORCH_CXX_FLAGS}")
-  target_compile_options(rlhf_torch INTERFACE ${_torch_flags})
+  # -pthread everywhere (gRPC adds it to its users): one flag set, so one PCH serves all.
+  target_compile_options(rlhf_torch INTERFACE ${_torch_flags} -pthread)
+  target_link_options(rlhf_torch INTERFACE -pthread)
 endif()

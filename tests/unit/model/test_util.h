@@ -1,0 +1,106 @@
+#pragma once
+
+// Shared helpers for the model tests: fixture paths, goldens, temp dirs, status matchers.
+
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include "common/io/safetensors.h"
+#include "common/model/loader.h"
+
+namespace rlhf::model::testing {
+
+inline std::filesystem::path FixtureDir() {
+  return std::filesystem::path(RLHF_SOURCE_DIR) / "tests/golden/fixtures/models";
+}
+inline std::filesystem::path ModelDir(const std::string& name) { return FixtureDir() / name; }
+
+inline const std::vector<std::string>& CausalModelNames() {
+  static const std::vector<std::string> kNames = {"gpt2", "llama", "qwen2", "mistral"};
+  return kNames;
+}
+
+inline nlohmann::json ReadJson(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return nlohmann::json::parse(text.str());
+}
+
+inline const nlohmann::json& Goldens() {
+  static const nlohmann::json kGoldens = ReadJson(FixtureDir() / "goldens.json");
+  return kGoldens;
+}
+
+inline std::vector<std::vector<int64_t>> GoldenPrompts() {
+  return Goldens()["prompts"].get<std::vector<std::vector<int64_t>>>();
+}
+
+// A float32/int64 tensor from goldens.safetensors (a copy).
+inline torch::Tensor GoldenTensor(const std::string& name) {
+  static const auto file = [] {
+    auto opened = io::SafetensorsFile::Open(FixtureDir() / "goldens.safetensors");
+    EXPECT_TRUE(opened.ok()) << opened.status();
+    return std::shared_ptr<io::SafetensorsFile>(std::move(*opened));
+  }();
+  const io::TensorView* view = file->Find(name);
+  EXPECT_NE(view, nullptr) << name;
+  auto dtype = view->dtype == io::DType::kI64 ? torch::kInt64 : torch::kFloat32;
+  return torch::from_blob(const_cast<uint8_t*>(view->data), view->shape, dtype).clone();
+}
+
+inline std::shared_ptr<CausalLm> LoadOrDie(const std::string& name, LoadOptions options = {}) {
+  auto model = LoadCausalLm(ModelDir(name), options);
+  EXPECT_TRUE(model.ok()) << model.status();
+  return model.ok() ? *model : nullptr;
+}
+
+inline torch::Tensor Ids(const std::vector<int64_t>& ids) {
+  return torch::tensor(ids, torch::kInt64).unsqueeze(0);
+}
+
+// A fresh directory under the system temp dir, removed at scope exit.
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device random;
+    path_ = std::filesystem::temp_directory_path() /
+            ("rlhf_model_test_" + std::to_string(random()) + std::to_string(random()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// Copies a fixture model directory so a test may damage it.
+inline std::filesystem::path CopyFixture(const std::string& name, const TempDir& dir) {
+  std::filesystem::path dest = dir.path() / name;
+  std::filesystem::copy(ModelDir(name), dest, std::filesystem::copy_options::recursive);
+  return dest;
+}
+
+inline void WriteText(const std::filesystem::path& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+inline float MaxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
+  return (a.to(torch::kFloat32) - b.to(torch::kFloat32)).abs().max().item<float>();
+}
+
+}  // namespace rlhf::model::testing
