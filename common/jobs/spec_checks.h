@@ -1,0 +1,37 @@
+#pragma once
+// Internal to rlhf_jobs: the field-by-field checks behind ValidateJobSpec. Each appends
+// "<field path>: <why>" lines to SpecErrors and never stops at the first problem.
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/jobs/job_spec.h"
+#include "rlhf/v1/job.pb.h"
+
+namespace rlhf::jobs {
+
+inline constexpr std::array<const char*, 11> kAlgorithms = {
+    "ppo", "grpo", "rloo",  "reinforce_pp", "dpo",         "ipo",
+    "kto", "orpo", "simpo", "sft",          "reward_model"};
+
+class SpecErrors {
+ public:
+  void Add(std::string_view field_path, std::string_view why);
+  bool empty() const { return lines_.empty(); }
+  size_t size() const { return lines_.size(); }
+  const std::vector<std::string>& lines() const { return lines_; }
+
+ private:
+  std::vector<std::string> lines_;
+};
+
+// The spec passed to these has defaults applied.
+void CheckAlgorithmAndModels(const v1::JobSpec& spec, const ValidateOptions& options,
+                             SpecErrors* errors);
+void CheckHyperparameters(const v1::JobSpec& spec, SpecErrors* errors);
+void CheckRewardAndEndpoints(const v1::JobSpec& spec, SpecErrors* errors);
+void CheckData(const v1::JobSpec& spec, const ValidateOptions& options, SpecErrors* errors);
+
+}  // namespace rlhf::jobs
