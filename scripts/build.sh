@@ -5,6 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
 BUILD_DIR=${RLHF_BUILD_DIR:-build}
+# BASEDIR makes cached objects reusable across checkouts in different directories.
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD} CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
 if [ ! -f "$BUILD_DIR/build.ninja" ]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release
 fi

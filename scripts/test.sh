@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${RLHF_FUZZ_SECONDS:-30}
 JOBS=$(nproc)
+# BASEDIR makes cached objects reusable across checkouts in different directories.
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache} CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
+export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
 start=$(date +%s)
 stage() { echo; echo "=== $* ($(($(date +%s) - start)) s) ==="; }
 
