@@ -11,6 +11,7 @@ JOBS=$(nproc)
 # BASEDIR makes cached objects reusable across checkouts in different directories.
 export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/ccache} CCACHE_MAXSIZE=${CCACHE_MAXSIZE:-8G}
 export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
+export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
 start=$(date +%s)
 stage() { echo; echo "=== $* ($(($(date +%s) - start)) s) ==="; }
 
