@@ -1,0 +1,41 @@
+#include "common/server/server_flags.h"
+
+#include <cstdlib>
+
+namespace rlhf::server {
+namespace {
+
+std::string EnvOr(const char* name, const std::string& fallback) {
+  const char* value = std::getenv(name);
+  return value != nullptr && *value != '\0' ? std::string(value) : fallback;
+}
+
+}  // namespace
+
+void ServerFlags::Register(cli::FlagSet& flags) {
+  const ServerOptions defaults;
+  listen = EnvOr("RLHF_LISTEN", defaults.listen_address);
+  metrics_listen = EnvOr("RLHF_METRICS_LISTEN", defaults.metrics_address);
+  flags.String("listen", &listen, "gRPC host:port (port 0: any free port); env RLHF_LISTEN");
+  flags.String("metrics-listen", &metrics_listen,
+               "Prometheus /metrics host:port; empty disables; env RLHF_METRICS_LISTEN");
+  flags.Int("max-message-mb", &max_message_mb, "largest gRPC request/response in MiB");
+  flags.Int("worker-threads", &worker_threads, "threads that run requests' work");
+  flags.Int("queue-capacity", &queue_capacity,
+            "requests that may wait for a worker; more get RESOURCE_EXHAUSTED");
+  flags.Float("drain-seconds", &drain_seconds,
+              "on SIGTERM/SIGINT, how long in-flight requests may take to finish");
+}
+
+ServerOptions ServerFlags::ToOptions() const {
+  ServerOptions options;
+  options.listen_address = listen;
+  options.metrics_address = metrics_listen;
+  options.max_message_bytes = max_message_mb << 20;
+  options.worker_threads = static_cast<int>(worker_threads);
+  options.queue_capacity = static_cast<int>(queue_capacity);
+  options.drain_timeout = std::chrono::milliseconds(static_cast<int64_t>(drain_seconds * 1000));
+  return options;
+}
+
+}  // namespace rlhf::server

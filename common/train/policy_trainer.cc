@@ -1,0 +1,262 @@
+#include "common/train/policy_trainer.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "absl/strings/str_cat.h"
+#include "common/algo/kl.h"
+#include "common/algo/ppo.h"
+#include "common/model/loader.h"
+#include "common/model/token_logprobs.h"
+#include "common/model/torch_status.h"
+#include "common/train/train_stats.h"
+
+namespace rlhf::train {
+
+std::vector<std::vector<int64_t>> SplitRows(int64_t rows, int64_t parts) {
+  parts = std::max<int64_t>(1, std::min(parts, rows));
+  std::vector<std::vector<int64_t>> out;
+  int64_t start = 0;
+  for (int64_t p = 0; p < parts; ++p) {
+    const int64_t end = start + rows / parts + (p < rows % parts ? 1 : 0);
+    std::vector<int64_t> part;
+    for (int64_t r = start; r < end; ++r) part.push_back(r);
+    if (!part.empty()) out.push_back(std::move(part));
+    start = end;
+  }
+  return out;
+}
+
+PolicyTrainer::PolicyTrainer(std::shared_ptr<model::CausalLm> model, TrainerOptions options,
+                             std::shared_ptr<GradientAllReducer> all_reducer)
+    : model_(std::move(model)), options_(std::move(options)), all_reducer_(std::move(all_reducer)) {
+  if (!all_reducer_) all_reducer_ = std::make_shared<SingleRankAllReducer>();
+  std::vector<torch::Tensor> params;
+  for (auto& item : model_->named_parameters(/*recurse=*/true)) {
+    item.value().set_requires_grad(true);
+    parameters_.emplace_back(item.key(), item.value());
+    params.push_back(item.value());
+  }
+  const OptimizerOptions& o = options_.optimizer;
+  optimizer_ =
+      std::make_unique<torch::optim::AdamW>(params, torch::optim::AdamWOptions(o.learning_rate)
+                                                        .betas({o.beta1, o.beta2})
+                                                        .eps(o.eps)
+                                                        .weight_decay(o.weight_decay));
+}
+
+absl::StatusOr<std::unique_ptr<PolicyTrainer>> PolicyTrainer::Create(
+    std::shared_ptr<model::CausalLm> model, TrainerOptions options,
+    std::shared_ptr<GradientAllReducer> all_reducer) {
+  if (!model) return absl::InvalidArgumentError("PolicyTrainer: model is null");
+  const OptimizerOptions& o = options.optimizer;
+  if (!(o.learning_rate >= 0) || !(o.eps > 0) || !(o.beta1 >= 0 && o.beta1 < 1) ||
+      !(o.beta2 >= 0 && o.beta2 < 1) || !(o.weight_decay >= 0)) {
+    return absl::InvalidArgumentError(
+        "PolicyTrainer: optimizer options out of range (need lr >= 0, eps > 0, betas in "
+        "[0, 1), weight_decay >= 0)");
+  }
+  if (options.chunk_tokens < 1) {
+    return absl::InvalidArgumentError("PolicyTrainer: chunk_tokens must be >= 1");
+  }
+  return model::CatchTorchErrors(
+      "PolicyTrainer", [&]() -> absl::StatusOr<std::unique_ptr<PolicyTrainer>> {
+        return std::unique_ptr<PolicyTrainer>(
+            new PolicyTrainer(std::move(model), std::move(options), std::move(all_reducer)));
+      });
+}
+
+absl::StatusOr<std::unique_ptr<PolicyTrainer>> PolicyTrainer::Load(
+    const std::filesystem::path& dir, bool value_head, TrainerOptions options,
+    std::shared_ptr<GradientAllReducer> all_reducer) {
+  model::LoadOptions load;
+  load.value_head = value_head;
+  auto model = model::LoadCausalLm(dir, load);
+  if (!model.ok()) return model.status();
+  if (!options.tokenizer_dir) options.tokenizer_dir = dir;
+  return Create(std::move(*model), std::move(options), std::move(all_reducer));
+}
+
+absl::StatusOr<EvaluateResult> PolicyTrainer::Evaluate(const SequenceBatch& batch,
+                                                       double temperature, bool values) {
+  if (!(temperature > 0)) return absl::InvalidArgumentError("temperature must be > 0");
+  if (values && !model_->has_value_head()) {
+    return absl::InvalidArgumentError("values requested but the model has no value head");
+  }
+  auto padded = BuildPaddedBatch(batch, model_->config().vocab_size, options_.pad_token_id);
+  if (!padded.ok()) return padded.status();
+  return model::CatchTorchErrors("Evaluate", [&]() -> absl::StatusOr<EvaluateResult> {
+    EvaluateResult result;
+    result.policy_version = policy_version_;
+    {
+      torch::InferenceMode guard;
+      model::TokenLogprobsOptions options;
+      options.chunk_tokens = options_.chunk_tokens;
+      options.temperature = static_cast<float>(temperature);
+      const torch::Device device = model_->device();
+      auto out = model::ComputeTokenLogprobs(*model_, padded->input_ids.to(device),
+                                             padded->attention_mask.to(device), options);
+      if (!out.ok()) return out.status();
+      result.logprobs = GatherResponseTokens(out->logprobs.to(torch::kCPU), *padded);
+      result.entropy = GatherResponseTokens(out->entropy.to(torch::kCPU), *padded);
+      if (values) {
+        const int64_t width = out->logprobs.size(1);
+        result.values = GatherResponseTokens(
+            out->values.slice(1, 0, width).to(torch::kCPU, torch::kFloat32), *padded);
+      }
+    }
+    // Outside InferenceMode: normal tensors, usable later as data in autograd graphs.
+    result.logprobs = result.logprobs.to(torch::kFloat32).clone();
+    result.entropy = result.entropy.to(torch::kFloat32).clone();
+    if (result.values.defined()) result.values = result.values.clone();
+    return result;
+  });
+}
+
+void PolicyTrainer::ApplyLearningRate(const AlgorithmConfig& config) {
+  const double lr = config.learning_rate.value_or(options_.optimizer.learning_rate);
+  for (auto& group : optimizer_->param_groups()) {
+    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+  }
+}
+
+absl::StatusOr<double> PolicyTrainer::OptimizerStep(const AlgorithmConfig& config) {
+  std::vector<torch::Tensor> params;
+  std::vector<torch::Tensor> grads;
+  for (auto& [name, param] : parameters_) {
+    if (param.grad().defined()) {
+      params.push_back(param);
+      grads.push_back(param.mutable_grad());
+    }
+  }
+  if (auto s = all_reducer_->AllReduceMean(grads); !s.ok()) return s;
+  const double max_norm = config.max_grad_norm.value_or(options_.optimizer.max_grad_norm);
+  const double grad_norm = torch::nn::utils::clip_grad_norm_(
+      params, max_norm > 0 ? max_norm : std::numeric_limits<double>::infinity());
+  if (!std::isfinite(grad_norm)) {
+    optimizer_->zero_grad();
+    return absl::InvalidArgumentError(absl::StrCat("gradient norm is ", grad_norm,
+                                                   "; step skipped (check the inputs for "
+                                                   "inf/NaN)"));
+  }
+  optimizer_->step();
+  optimizer_->zero_grad();
+  ++policy_version_;
+  return grad_norm;
+}
+
+absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradient(const PolicyGradientInputs& inputs,
+                                                              const AlgorithmConfig& config) {
+  if (BatchKindOf(config.algorithm) != BatchKind::kPolicyGradient) {
+    return absl::InvalidArgumentError(absl::StrCat("algorithm \"", config.algorithm_name,
+                                                   "\" does not train on a policy-gradient batch"));
+  }
+  return model::CatchTorchErrors("TrainPolicyGradient",
+                                 [&] { return TrainPolicyGradientImpl(inputs, config); });
+}
+
+absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
+    const PolicyGradientInputs& inputs, const AlgorithmConfig& config) {
+  auto padded = BuildPaddedBatch(inputs.batch, model_->config().vocab_size, options_.pad_token_id);
+  if (!padded.ok()) return padded.status();
+  auto old_logprobs = ScatterResponseTokens(inputs.old_logprobs, *padded, "old_logprobs");
+  if (!old_logprobs.ok()) return old_logprobs.status();
+  auto advantages = ScatterResponseTokens(inputs.advantages, *padded, "advantages");
+  if (!advantages.ok()) return advantages.status();
+  const bool critic = inputs.returns.defined() && inputs.returns.numel() > 0;
+  torch::Tensor returns, old_values, ref_logprobs;
+  if (critic) {
+    if (!model_->has_value_head()) {
+      return absl::InvalidArgumentError("returns given but the policy has no value head");
+    }
+    auto r = ScatterResponseTokens(inputs.returns, *padded, "returns");
+    if (!r.ok()) return r.status();
+    auto v = ScatterResponseTokens(inputs.old_values, *padded, "old_values");
+    if (!v.ok()) return v.status();
+    returns = *r;
+    old_values = *v;
+  }
+  if (config.kl_coef != 0) {
+    auto ref = ScatterResponseTokens(inputs.ref_logprobs, *padded, "ref_logprobs");
+    if (!ref.ok()) return ref.status();
+    ref_logprobs = *ref;
+  }
+  ApplyLearningRate(config);
+  const torch::Device device = model_->device();
+  StatsAccumulator stats;
+  for (int64_t epoch = 0; epoch < config.ppo_epochs; ++epoch) {
+    for (const auto& rows : SplitRows(padded->input_ids.size(0), config.num_minibatches)) {
+      PaddedBatch mb = SelectRows(*padded, rows);
+      const torch::Tensor index = torch::tensor(rows, torch::kInt64);
+      const int64_t width = mb.response_mask.size(1);
+      auto select = [&](const torch::Tensor& grid) {
+        return grid.index_select(0, index).slice(1, 0, width).to(device);
+      };
+      model::TokenLogprobsOptions options;
+      options.chunk_tokens = options_.chunk_tokens;
+      options.temperature = static_cast<float>(config.temperature);
+      auto out = model::ComputeTokenLogprobs(*model_, mb.input_ids.to(device),
+                                             mb.attention_mask.to(device), options);
+      if (!out.ok()) return out.status();
+      const torch::Tensor mask = mb.response_mask.to(device);
+      algo::PpoLossInputs loss_inputs{.logprobs = out->logprobs,
+                                      .old_logprobs = select(*old_logprobs),
+                                      .advantages = select(*advantages),
+                                      .mask = mask};
+      loss_inputs.entropy = config.entropy_coef != 0 ? out->entropy : out->entropy.detach();
+      if (critic) {
+        loss_inputs.values = out->values.slice(1, 0, width).to(torch::kFloat32);
+        loss_inputs.old_values = select(old_values);
+        loss_inputs.returns = select(returns);
+      }
+      algo::PpoLossOptions loss_options;
+      loss_options.policy.clip_eps_low = config.clip_eps_low;
+      loss_options.policy.clip_eps_high = config.clip_eps_high;
+      loss_options.policy.dual_clip = config.dual_clip;
+      loss_options.policy.aggregation = config.aggregation;
+      loss_options.value.clip_range = config.value_clip;
+      loss_options.value.aggregation = config.aggregation;
+      loss_options.vf_coef = config.vf_coef;
+      loss_options.entropy_coef = config.entropy_coef;
+      auto loss = algo::PpoLoss(loss_inputs, loss_options);
+      if (!loss.ok()) return loss.status();
+      torch::Tensor total = loss->loss;
+      if (config.kl_coef != 0) {
+        torch::Tensor kl = algo::AggregateLoss(
+            algo::KlPenalty(out->logprobs, select(ref_logprobs), algo::KlEstimator::kK3, mask),
+            mask, config.aggregation);
+        total = total + config.kl_coef * kl;
+        stats.Add("kl", kl);
+      }
+      if (!total.requires_grad()) continue;  // no response tokens in this minibatch
+      total.backward();
+      auto grad_norm = OptimizerStep(config);
+      if (!grad_norm.ok()) return grad_norm.status();
+      stats.Add("loss", total);
+      stats.Add("policy_loss", loss->policy_loss);
+      stats.Add("entropy", loss->entropy);
+      stats.Add("clip_fraction", loss->policy_clip_fraction);
+      stats.Add("approx_kl", loss->approx_kl);
+      if (critic) {
+        stats.Add("value_loss", loss->value_loss);
+        stats.Add("value_clip_fraction", loss->value_clip_fraction);
+      }
+      stats.Add("grad_norm", *grad_norm);
+      stats.CountStep();
+    }
+  }
+  return stats.Finish();
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> PolicyTrainer::NamedWeights(
+    bool include_value_head) const {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (const auto& [name, param] : parameters_) {
+    if (!include_value_head && name.rfind("v_head.", 0) == 0) continue;
+    out.emplace_back(name, param.detach());
+  }
+  return out;
+}
+
+}  // namespace rlhf::train

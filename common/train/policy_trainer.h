@@ -1,0 +1,146 @@
+#pragma once
+
+// PolicyTrainer: the trainable policy (+ TRL value head for PPO), its AdamW optimizer and
+// the training steps of every algorithm, independent of any transport. The actor service
+// and `rlhf local` both drive it.
+//
+// Per-token tensors in and out are flat float32 [N], aligned with the concatenated
+// response ids of the SequenceBatch (the wire layout of rlhf.v1.EvaluateResponse).
+// policy_version starts at 0 and grows by one per optimizer step.
+//
+// Not thread-safe: callers serialise calls (the actor service holds a mutex).
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/model/causal_lm.h"
+#include "common/train/algorithm_config.h"
+#include "common/train/gradient_all_reducer.h"
+#include "common/train/padded_batch.h"
+
+namespace rlhf::train {
+
+struct OptimizerOptions {
+  // torch.optim.AdamW; weight_decay defaults to transformers' TrainingArguments 0.0.
+  double learning_rate = 1e-5;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+  double max_grad_norm = 1.0;  // global L2 norm; <= 0: no clipping (norm still reported)
+};
+
+struct TrainerOptions {
+  OptimizerOptions optimizer;
+  int64_t chunk_tokens = 512;  // TokenLogprobsOptions::chunk_tokens
+  int64_t pad_token_id = 0;    // padding id (masked out; any valid id works)
+  // Tokenizer files copied into checkpoints (the model's source directory).
+  std::optional<std::filesystem::path> tokenizer_dir;
+};
+
+struct EvaluateResult {
+  torch::Tensor logprobs;  // [N] float32
+  torch::Tensor entropy;   // [N] float32
+  torch::Tensor values;    // [N] float32; undefined unless requested (needs a value head)
+  int64_t policy_version = 0;
+};
+
+struct PolicyGradientInputs {
+  SequenceBatch batch;
+  torch::Tensor old_logprobs;       // [N]
+  torch::Tensor advantages;         // [N]
+  torch::Tensor returns = {};       // [N] PPO critic; undefined: no value loss
+  torch::Tensor old_values = {};    // [N] PPO critic (value clipping)
+  torch::Tensor ref_logprobs = {};  // [N] in-loss KL (kl_coef > 0)
+};
+
+struct PreferenceInputs {
+  SequenceBatch chosen, rejected;                            // pairs: same prompt count
+  torch::Tensor ref_chosen_logprobs, ref_rejected_logprobs;  // [B] summed; DPO family only
+};
+
+using TrainStats = std::map<std::string, double>;
+
+class PolicyTrainer {
+ public:
+  // Takes `model` (with a value head for PPO) and builds AdamW over all its parameters.
+  static absl::StatusOr<std::unique_ptr<PolicyTrainer>> Create(
+      std::shared_ptr<model::CausalLm> model, TrainerOptions options,
+      std::shared_ptr<GradientAllReducer> all_reducer = nullptr);
+
+  // LoadCausalLm(dir) (+ value head) then Create; tokenizer_dir defaults to `dir`.
+  static absl::StatusOr<std::unique_ptr<PolicyTrainer>> Load(
+      const std::filesystem::path& dir, bool value_head, TrainerOptions options,
+      std::shared_ptr<GradientAllReducer> all_reducer = nullptr);
+
+  // Per-response-token logprobs and entropy (and values) at `temperature`, no autograd.
+  absl::StatusOr<EvaluateResult> Evaluate(const SequenceBatch& batch, double temperature = 1.0,
+                                          bool values = false);
+
+  // PPO clipped surrogate (+ clipped value loss when returns are given and the model has a
+  // value head, + entropy bonus, + k3 KL to ref_logprobs when kl_coef > 0), ppo_epochs x
+  // num_minibatches optimizer steps. Stats are means over steps: loss, policy_loss,
+  // value_loss, entropy, clip_fraction, value_clip_fraction, approx_kl, kl, grad_norm, steps.
+  absl::StatusOr<TrainStats> TrainPolicyGradient(const PolicyGradientInputs& inputs,
+                                                 const AlgorithmConfig& config);
+
+  // DPO family (with reference logprobs), SimPO or ORPO (reference-free), num_minibatches
+  // optimizer steps. Stats: loss, reward_accuracy, reward_margin, chosen_rewards,
+  // rejected_rewards, grad_norm, steps.
+  absl::StatusOr<TrainStats> TrainPreference(const PreferenceInputs& inputs,
+                                             const AlgorithmConfig& config);
+
+  // Masked next-token NLL over response tokens. Stats: loss, num_tokens, grad_norm, steps.
+  absl::StatusOr<TrainStats> TrainSft(const SequenceBatch& batch, const AlgorithmConfig& config);
+
+  // `dir` becomes a Hugging Face model directory (+ v_head.summary.*) with optimizer.safetensors
+  // (per parameter: <name>.exp_avg, <name>.exp_avg_sq, <name>.step) and trainer_state.json,
+  // written to a staging directory and renamed into place (a reader sees the old or the new).
+  absl::Status SaveCheckpoint(const std::filesystem::path& dir);
+  // Restores weights, optimizer state and policy_version written by SaveCheckpoint. Checks
+  // everything before changing anything: on error the trainer is unchanged.
+  absl::Status LoadCheckpoint(const std::filesystem::path& dir);
+
+  // (checkpoint key, detached tensor) for every parameter; v_head.* only when asked.
+  std::vector<std::pair<std::string, torch::Tensor>> NamedWeights(bool include_value_head) const;
+
+  int64_t policy_version() const { return policy_version_; }
+  model::CausalLm& model() { return *model_; }
+  const TrainerOptions& options() const { return options_; }
+
+ private:
+  PolicyTrainer(std::shared_ptr<model::CausalLm> model, TrainerOptions options,
+                std::shared_ptr<GradientAllReducer> all_reducer);
+
+  // All-reduce, clip, AdamW step, zero grads, ++policy_version. Returns the grad norm.
+  absl::StatusOr<double> OptimizerStep(const AlgorithmConfig& config);
+  void ApplyLearningRate(const AlgorithmConfig& config);
+  absl::StatusOr<TrainStats> TrainPolicyGradientImpl(const PolicyGradientInputs& inputs,
+                                                     const AlgorithmConfig& config);
+  absl::StatusOr<TrainStats> TrainPreferenceImpl(const PreferenceInputs& inputs,
+                                                 const AlgorithmConfig& config);
+  absl::StatusOr<TrainStats> TrainSftImpl(const SequenceBatch& batch,
+                                          const AlgorithmConfig& config);
+
+  std::shared_ptr<model::CausalLm> model_;
+  TrainerOptions options_;
+  std::shared_ptr<GradientAllReducer> all_reducer_;
+  std::vector<std::pair<std::string, torch::Tensor>> parameters_;  // named_parameters order
+  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  int64_t policy_version_ = 0;
+};
+
+// Rows [0, B) split into `parts` contiguous, near-equal minibatches (empty ones dropped).
+std::vector<std::vector<int64_t>> SplitRows(int64_t rows, int64_t parts);
+
+}  // namespace rlhf::train

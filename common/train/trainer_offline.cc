@@ -1,0 +1,207 @@
+// PolicyTrainer's offline steps: the DPO family, SimPO, ORPO and SFT.
+
+#include "absl/strings/str_cat.h"
+#include "common/algo/dpo.h"
+#include "common/algo/orpo.h"
+#include "common/algo/sft.h"
+#include "common/algo/simpo.h"
+#include "common/model/token_logprobs.h"
+#include "common/model/torch_status.h"
+#include "common/train/policy_trainer.h"
+#include "common/train/train_stats.h"
+
+namespace rlhf::train {
+namespace {
+
+absl::Status CheckSequenceLogprobs(const torch::Tensor& t, int64_t pairs, const char* what) {
+  if (!t.defined() || t.numel() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(what,
+                                                   " is missing (the DPO family needs "
+                                                   "reference logprobs)"));
+  }
+  if (t.dim() != 1 || t.size(0) != pairs || !t.is_floating_point()) {
+    return absl::InvalidArgumentError(absl::StrCat(what, " must be a floating-point [", pairs,
+                                                   "] tensor (one summed logprob per pair), got ",
+                                                   t.numel(), " elements"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<TrainStats> PolicyTrainer::TrainPreference(const PreferenceInputs& inputs,
+                                                          const AlgorithmConfig& config) {
+  if (BatchKindOf(config.algorithm) != BatchKind::kPreference) {
+    return absl::InvalidArgumentError(absl::StrCat("algorithm \"", config.algorithm_name,
+                                                   "\" does not train on a preference batch"));
+  }
+  return model::CatchTorchErrors("TrainPreference",
+                                 [&] { return TrainPreferenceImpl(inputs, config); });
+}
+
+absl::StatusOr<TrainStats> PolicyTrainer::TrainPreferenceImpl(const PreferenceInputs& inputs,
+                                                              const AlgorithmConfig& config) {
+  const int64_t pairs = inputs.chosen.size();
+  if (pairs != inputs.rejected.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("preference batch has ", pairs, " chosen but ",
+                                                   inputs.rejected.size(), " rejected sequences"));
+  }
+  const bool dpo = config.algorithm == Algorithm::kDpo;
+  torch::Tensor ref_chosen, ref_rejected;
+  if (dpo) {
+    if (config.reference_free) {
+      ref_chosen = torch::zeros({pairs});
+      ref_rejected = torch::zeros({pairs});
+    } else {
+      if (auto s = CheckSequenceLogprobs(inputs.ref_chosen_logprobs, pairs, "ref_chosen_logprobs");
+          !s.ok()) {
+        return s;
+      }
+      if (auto s =
+              CheckSequenceLogprobs(inputs.ref_rejected_logprobs, pairs, "ref_rejected_logprobs");
+          !s.ok()) {
+        return s;
+      }
+      ref_chosen = inputs.ref_chosen_logprobs.to(torch::kFloat32);
+      ref_rejected = inputs.ref_rejected_logprobs.to(torch::kFloat32);
+    }
+  }
+  // Chosen rows first, then rejected: one forward per minibatch covers both.
+  SequenceBatch both = inputs.chosen;
+  both.prompts.insert(both.prompts.end(), inputs.rejected.prompts.begin(),
+                      inputs.rejected.prompts.end());
+  both.responses.insert(both.responses.end(), inputs.rejected.responses.begin(),
+                        inputs.rejected.responses.end());
+  auto padded = BuildPaddedBatch(both, model_->config().vocab_size, options_.pad_token_id);
+  if (!padded.ok()) return padded.status();
+  ApplyLearningRate(config);
+  const torch::Device device = model_->device();
+  StatsAccumulator stats;
+  for (int64_t epoch = 0; epoch < config.ppo_epochs; ++epoch) {
+    for (const auto& pair_rows : SplitRows(pairs, config.num_minibatches)) {
+      const int64_t b = pair_rows.size();
+      std::vector<int64_t> rows = pair_rows;
+      for (int64_t r : pair_rows) rows.push_back(r + pairs);
+      PaddedBatch mb = SelectRows(*padded, rows);
+      model::TokenLogprobsOptions options;
+      options.chunk_tokens = options_.chunk_tokens;
+      options.temperature = static_cast<float>(config.temperature);
+      options.compute_entropy = false;
+      auto out = model::ComputeTokenLogprobs(*model_, mb.input_ids.to(device),
+                                             mb.attention_mask.to(device), options);
+      if (!out.ok()) return out.status();
+      const torch::Tensor mask = mb.response_mask.to(device);
+      const torch::Tensor sums = algo::MaskedRowSum(out->logprobs, mask);
+      const torch::Tensor lengths = mask.sum(1);
+      const torch::Tensor averages = sums / lengths.clamp_min(1);
+      torch::Tensor loss, accuracy, margin, chosen_rewards, rejected_rewards;
+      if (dpo) {
+        const torch::Tensor index = torch::tensor(pair_rows, torch::kInt64);
+        algo::DpoInputs dpo_inputs{
+            .policy_chosen_logps = sums.slice(0, 0, b),
+            .policy_rejected_logps = sums.slice(0, b),
+            .ref_chosen_logps = ref_chosen.index_select(0, index).to(device),
+            .ref_rejected_logps = ref_rejected.index_select(0, index).to(device)};
+        if (config.dpo_loss_type == algo::DpoLossType::kIpo) {
+          dpo_inputs.chosen_lengths = lengths.slice(0, 0, b);
+          dpo_inputs.rejected_lengths = lengths.slice(0, b);
+        }
+        algo::DpoOptions dpo_options{.loss_type = config.dpo_loss_type,
+                                     .beta = config.beta,
+                                     .label_smoothing = config.label_smoothing,
+                                     .reference_free = config.reference_free};
+        auto result = algo::DpoLoss(dpo_inputs, dpo_options);
+        if (!result.ok()) return result.status();
+        loss = result->loss;
+        accuracy = result->reward_accuracy;
+        margin = result->reward_margin;
+        chosen_rewards = result->chosen_rewards.mean();
+        rejected_rewards = result->rejected_rewards.mean();
+      } else if (config.algorithm == Algorithm::kSimpo) {
+        algo::CpoOptions simpo_options;
+        simpo_options.beta = config.beta;
+        simpo_options.simpo_gamma = config.simpo_gamma;
+        simpo_options.label_smoothing = config.label_smoothing;
+        auto result = algo::SimpoLoss(
+            {.chosen_logps = averages.slice(0, 0, b), .rejected_logps = averages.slice(0, b)},
+            simpo_options);
+        if (!result.ok()) return result.status();
+        loss = result->loss;
+        accuracy = result->reward_accuracy;
+        margin = result->reward_margin;
+        chosen_rewards = result->chosen_rewards.mean();
+        rejected_rewards = result->rejected_rewards.mean();
+      } else {  // ORPO: chosen NLL as a token mean over the chosen responses.
+        const torch::Tensor chosen_nll =
+            -sums.slice(0, 0, b).sum() / lengths.slice(0, 0, b).sum().clamp_min(1);
+        auto result = algo::OrpoLoss({.chosen_logps = averages.slice(0, 0, b),
+                                      .rejected_logps = averages.slice(0, b),
+                                      .chosen_nll = chosen_nll},
+                                     {.beta = config.beta});
+        if (!result.ok()) return result.status();
+        loss = result->loss;
+        chosen_rewards = result->chosen_rewards.mean();
+        rejected_rewards = result->rejected_rewards.mean();
+        accuracy = (result->chosen_rewards > result->rejected_rewards).to(torch::kFloat).mean();
+        margin = (result->chosen_rewards - result->rejected_rewards).mean();
+        stats.Add("nll_loss", chosen_nll);
+        stats.Add("log_odds_ratio", result->log_odds_ratio);
+      }
+      if (!loss.requires_grad()) continue;  // no response tokens in this minibatch
+      loss.backward();
+      auto grad_norm = OptimizerStep(config);
+      if (!grad_norm.ok()) return grad_norm.status();
+      stats.Add("loss", loss);
+      stats.Add("reward_accuracy", accuracy);
+      stats.Add("reward_margin", margin);
+      stats.Add("chosen_rewards", chosen_rewards);
+      stats.Add("rejected_rewards", rejected_rewards);
+      stats.Add("grad_norm", *grad_norm);
+      stats.CountStep();
+    }
+  }
+  return stats.Finish();
+}
+
+absl::StatusOr<TrainStats> PolicyTrainer::TrainSft(const SequenceBatch& batch,
+                                                   const AlgorithmConfig& config) {
+  if (config.algorithm != Algorithm::kSft) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("algorithm \"", config.algorithm_name, "\" does not train on an SFT batch"));
+  }
+  return model::CatchTorchErrors("TrainSft", [&] { return TrainSftImpl(batch, config); });
+}
+
+absl::StatusOr<TrainStats> PolicyTrainer::TrainSftImpl(const SequenceBatch& batch,
+                                                       const AlgorithmConfig& config) {
+  auto padded = BuildPaddedBatch(batch, model_->config().vocab_size, options_.pad_token_id);
+  if (!padded.ok()) return padded.status();
+  ApplyLearningRate(config);
+  const torch::Device device = model_->device();
+  StatsAccumulator stats;
+  for (int64_t epoch = 0; epoch < config.ppo_epochs; ++epoch) {
+    for (const auto& rows : SplitRows(batch.size(), config.num_minibatches)) {
+      PaddedBatch mb = SelectRows(*padded, rows);
+      model::TokenLogprobsOptions options;
+      options.chunk_tokens = options_.chunk_tokens;
+      options.temperature = static_cast<float>(config.temperature);
+      options.compute_entropy = false;
+      auto out = model::ComputeTokenLogprobs(*model_, mb.input_ids.to(device),
+                                             mb.attention_mask.to(device), options);
+      if (!out.ok()) return out.status();
+      auto loss = algo::SftLossFromLogprobs(out->logprobs, mb.response_mask.to(device));
+      if (!loss.ok()) return loss.status();
+      if (!loss->loss.requires_grad()) continue;  // no response tokens in this minibatch
+      loss->loss.backward();
+      auto grad_norm = OptimizerStep(config);
+      if (!grad_norm.ok()) return grad_norm.status();
+      stats.Add("loss", loss->loss);
+      stats.Add("num_tokens", loss->num_tokens);
+      stats.Add("grad_norm", *grad_norm);
+      stats.CountStep();
+    }
+  }
+  return stats.Finish();
+}
+
+}  // namespace rlhf::train

@@ -1,0 +1,48 @@
+#pragma once
+// The rollout generator's state and computation, without gRPC: a sampling copy of the
+// policy, its weights version, batched KV-cache generation, and the atomic swap of a new
+// weight set. Thread-safe: generation and weight swaps serialise on one mutex, so a
+// Generate call sees either the old weights or the new ones, never a mix.
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/model/causal_lm.h"
+#include "rlhf/v1/rollout.pb.h"
+#include "services/rollout/weight_assembler.h"
+
+namespace rlhf::rollout {
+
+// Most completions one Generate call may ask for (prompts x samples_per_prompt).
+inline constexpr int64_t kMaxCompletionsPerCall = 4096;
+
+class RolloutCore {
+ public:
+  explicit RolloutCore(std::shared_ptr<model::CausalLm> model, int64_t version = 0);
+
+  // n samples per prompt, completion i seeded with seed + i, in prompt-major order.
+  // InvalidArgument names the bad field (offsets, token ids, sampling params, counts).
+  absl::Status Generate(const v1::GenerateRequest& request, v1::GenerateResponse* response);
+
+  // Parameter name -> shape of the serving model (what a weight stream must carry).
+  std::map<std::string, std::vector<int64_t>> ParameterShapes();
+
+  // Copies `weights` (validated by WeightAssembler) into the model under the lock and
+  // sets the version: the stream's when positive, else the current one + 1. Returns the
+  // new version.
+  absl::StatusOr<int64_t> SwapWeights(const AssembledWeights& weights);
+
+  int64_t version();
+
+ private:
+  std::shared_ptr<model::CausalLm> model_;
+  std::mutex mutex_;  // guards model_ use and version_
+  int64_t version_;
+};
+
+}  // namespace rlhf::rollout

@@ -1,0 +1,80 @@
+// Ragged batches -> padded tensors and back; algorithm config parsing.
+
+#include "common/train/padded_batch.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "common/train/algorithm_config.h"
+
+namespace rlhf::train {
+namespace {
+
+using ::testing::HasSubstr;
+using Rows = std::vector<std::vector<int64_t>>;
+
+SequenceBatch Make(Rows prompts, Rows responses) {
+  return SequenceBatch{std::move(prompts), std::move(responses)};
+}
+
+TEST(PaddedBatchTest, RightPadsAndMasksResponses) {
+  SequenceBatch batch = Make(Rows{{5, 6}, {7}}, Rows{{8, 9, 10}, std::vector<int64_t>{}});
+  auto padded = BuildPaddedBatch(batch, 20, /*pad_token_id=*/0);
+  ASSERT_TRUE(padded.ok()) << padded.status();
+  EXPECT_TRUE(
+      torch::equal(padded->input_ids, torch::tensor({5, 6, 8, 9, 10, 7, 0, 0, 0, 0}).view({2, 5})));
+  EXPECT_TRUE(torch::equal(padded->attention_mask,
+                           torch::tensor({1, 1, 1, 1, 1, 1, 0, 0, 0, 0}).view({2, 5})));
+  // logprob column t scores token t + 1: responses of row 0 are columns 1..3.
+  EXPECT_TRUE(torch::equal(padded->response_mask,
+                           torch::tensor({0.f, 1.f, 1.f, 1.f, 0.f, 0.f, 0.f, 0.f}).view({2, 4})));
+  EXPECT_EQ(padded->num_response_tokens, 3);
+
+  torch::Tensor flat = torch::tensor({1.f, 2.f, 3.f});
+  auto grid = ScatterResponseTokens(flat, *padded, "x");
+  ASSERT_TRUE(grid.ok());
+  EXPECT_TRUE(torch::equal(GatherResponseTokens(*grid, *padded), flat));
+
+  PaddedBatch second = SelectRows(*padded, {1});
+  EXPECT_EQ(second.input_ids.size(1), 2);  // trimmed to its own length (at least 2)
+}
+
+TEST(PaddedBatchTest, BadInputsNameTheProblem) {
+  auto empty_prompt = BuildPaddedBatch(Make(Rows(1), Rows{{1}}), 20);
+  EXPECT_EQ(empty_prompt.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(empty_prompt.status().message()), HasSubstr("prompt is empty"));
+  auto bad_id = BuildPaddedBatch(Make(Rows{{1}}, Rows{{25}}), 20);
+  EXPECT_THAT(std::string(bad_id.status().message()), HasSubstr("id 25 outside [0, 20)"));
+  auto counts = BuildPaddedBatch(Make(Rows{{1}, {2}}, Rows{{3}}), 20);
+  EXPECT_EQ(counts.status().code(), absl::StatusCode::kInvalidArgument);
+
+  auto padded = BuildPaddedBatch(Make(Rows{{1}}, Rows{{2, 3}}), 20);
+  ASSERT_TRUE(padded.ok());
+  auto wrong = ScatterResponseTokens(torch::ones({3}), *padded, "advantages");
+  EXPECT_THAT(std::string(wrong.status().message()), HasSubstr("advantages has shape [3]"));
+}
+
+TEST(AlgorithmConfigTest, ParsesAndRejects) {
+  auto ppo = ParseAlgorithmConfig(R"({"algorithm": "ppo", "ppo_epochs": 2, "clip_eps": 0.1,
+                                      "value_clip": null, "unrelated": [1]})");
+  ASSERT_TRUE(ppo.ok()) << ppo.status();
+  EXPECT_EQ(ppo->ppo_epochs, 2);
+  EXPECT_DOUBLE_EQ(ppo->clip_eps_low, 0.1);
+  EXPECT_DOUBLE_EQ(ppo->clip_eps_high, 0.1);
+  EXPECT_FALSE(ppo->value_clip.has_value());
+
+  auto ipo = ParseAlgorithmConfig(R"({"algorithm": "dpo", "loss_type": "ipo", "beta": 0.5})");
+  ASSERT_TRUE(ipo.ok());
+  EXPECT_EQ(ipo->dpo_loss_type, algo::DpoLossType::kIpo);
+
+  auto unknown = ParseAlgorithmConfig(R"({"algorithm": "magic"})");
+  EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("unknown algorithm \"magic\""));
+  EXPECT_FALSE(ParseAlgorithmConfig("not json").ok());
+  EXPECT_FALSE(ParseAlgorithmConfig(R"({"algorithm": "ppo", "ppo_epochs": 0})").ok());
+  auto typed = ParseAlgorithmConfig(R"({"algorithm": "ppo", "vf_coef": "x"})");
+  EXPECT_THAT(std::string(typed.status().message()), HasSubstr("\"vf_coef\""));
+}
+
+}  // namespace
+}  // namespace rlhf::train

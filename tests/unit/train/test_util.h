@@ -1,0 +1,70 @@
+#pragma once
+
+// Shared helpers for the common/train tests: fixture models, random batches, temp dirs.
+
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "common/train/policy_trainer.h"
+
+namespace rlhf::train::testing {
+
+inline std::filesystem::path ModelDir(const std::string& name) {
+  return std::filesystem::path(RLHF_SOURCE_DIR) / "tests/golden/fixtures/models" / name;
+}
+
+inline std::unique_ptr<PolicyTrainer> LoadTrainerOrDie(const std::string& name, bool value_head,
+                                                       double lr = 1e-3) {
+  TrainerOptions options;
+  options.optimizer.learning_rate = lr;
+  options.chunk_tokens = 7;  // several chunks on the tiny batches
+  auto trainer = PolicyTrainer::Load(ModelDir(name), value_head, options);
+  EXPECT_TRUE(trainer.ok()) << trainer.status();
+  return trainer.ok() ? std::move(*trainer) : nullptr;
+}
+
+// `rows` sequences with prompts of 1..4 tokens and responses of 0..5 tokens (row 0 always
+// has 5), ids in [1, vocab).
+inline SequenceBatch RandomBatch(int64_t rows, int64_t vocab, uint32_t seed) {
+  std::mt19937 random(seed);
+  SequenceBatch batch;
+  for (int64_t i = 0; i < rows; ++i) {
+    std::vector<int64_t> prompt(1 + random() % 4), response(i == 0 ? 5 : random() % 6);
+    for (auto& id : prompt) id = 1 + random() % (vocab - 1);
+    for (auto& id : response) id = 1 + random() % (vocab - 1);
+    batch.prompts.push_back(prompt);
+    batch.responses.push_back(response);
+  }
+  return batch;
+}
+
+inline AlgorithmConfig ConfigOrDie(const std::string& json) {
+  auto config = ParseAlgorithmConfig(json);
+  EXPECT_TRUE(config.ok()) << config.status();
+  return config.ok() ? *config : AlgorithmConfig{};
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::random_device random;
+    path_ = std::filesystem::temp_directory_path() /
+            ("rlhf_train_test_" + std::to_string(random()) + std::to_string(random()));
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+}  // namespace rlhf::train::testing
