@@ -7,9 +7,8 @@
 #include "absl/strings/str_join.h"
 
 namespace rlhf::rpc {
-namespace {
 
-absl::StatusOr<v1::DataType> ToWire(torch::ScalarType type) {
+absl::StatusOr<v1::DataType> WireDtype(torch::ScalarType type) {
   switch (type) {
     case torch::kFloat32:
       return v1::DATA_TYPE_F32;
@@ -33,7 +32,7 @@ absl::StatusOr<v1::DataType> ToWire(torch::ScalarType type) {
   }
 }
 
-absl::StatusOr<torch::ScalarType> FromWire(v1::DataType type) {
+absl::StatusOr<torch::ScalarType> TorchDtype(v1::DataType type) {
   switch (type) {
     case v1::DATA_TYPE_F32:
       return torch::kFloat32;
@@ -57,10 +56,8 @@ absl::StatusOr<torch::ScalarType> FromWire(v1::DataType type) {
   }
 }
 
-}  // namespace
-
 absl::Status TensorToProto(const torch::Tensor& tensor, v1::TensorProto* proto) {
-  auto wire = ToWire(tensor.scalar_type());
+  auto wire = WireDtype(tensor.scalar_type());
   if (!wire.ok()) return wire.status();
   torch::Tensor cpu = tensor.to(torch::kCPU).contiguous();
   proto->set_dtype(*wire);
@@ -71,7 +68,7 @@ absl::Status TensorToProto(const torch::Tensor& tensor, v1::TensorProto* proto) 
 }
 
 absl::StatusOr<torch::Tensor> TensorFromProto(const v1::TensorProto& proto) {
-  auto type = FromWire(proto.dtype());
+  auto type = TorchDtype(proto.dtype());
   if (!type.ok()) return type.status();
   std::vector<int64_t> shape(proto.shape().begin(), proto.shape().end());
   uint64_t numel = 1;

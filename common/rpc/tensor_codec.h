@@ -12,6 +12,11 @@
 
 namespace rlhf::rpc {
 
+// The wire dtype of a torch dtype and back. InvalidArgument for a dtype the wire
+// format does not carry.
+absl::StatusOr<v1::DataType> WireDtype(torch::ScalarType type);
+absl::StatusOr<torch::ScalarType> TorchDtype(v1::DataType type);
+
 // Serialises a CPU or device tensor (copied to CPU, made contiguous). Fails for
 // dtypes the wire format does not carry.
 absl::Status TensorToProto(const torch::Tensor& tensor, v1::TensorProto* proto);

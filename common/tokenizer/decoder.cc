@@ -225,30 +225,15 @@ absl::StatusOr<std::unique_ptr<Decoder>> ParseDecoder(const Json& json, std::str
                                           static_cast<size_t>(*stop));
   }
   if (*type == "Replace") {
-    absl::StatusOr<PatternSpec> spec = GetPattern(json, "pattern", path);
-    if (!spec.ok()) return spec.status();
-    absl::StatusOr<std::string> content = GetString(json, "content", path);
-    if (!content.ok()) return content.status();
-    absl::StatusOr<Pattern> pattern = spec->is_regex
-                                          ? Pattern::Regex(spec->text, JsonPath(path, "pattern"))
-                                          : Pattern::Literal(spec->text);
-    if (!pattern.ok()) return pattern.status();
-    return std::make_unique<ReplaceDecoder>(*std::move(pattern), *std::move(content));
+    absl::StatusOr<ReplaceSpec> replace = GetReplace(json, path);
+    if (!replace.ok()) return replace.status();
+    return std::make_unique<ReplaceDecoder>(std::move(replace->pattern),
+                                            std::move(replace->content));
   }
   if (*type == "Sequence") {
-    const Json* list = FindMember(json, "decoders");
-    const std::string list_path = JsonPath(path, "decoders");
-    if (list == nullptr || !list->is_array()) {
-      return absl::InvalidArgumentError(Cat(list_path, ": expected an array"));
-    }
-    std::vector<std::unique_ptr<Decoder>> steps;
-    for (size_t i = 0; i < list->size(); ++i) {
-      absl::StatusOr<std::unique_ptr<Decoder>> step =
-          ParseDecoder((*list)[i], JsonPath(list_path, i), depth + 1);
-      if (!step.ok()) return step.status();
-      if (*step != nullptr) steps.push_back(*std::move(step));
-    }
-    return std::make_unique<SequenceDecoder>(std::move(steps));
+    auto steps = ParseSequence<Decoder>(json, "decoders", path, depth, ParseDecoder);
+    if (!steps.ok()) return steps.status();
+    return std::make_unique<SequenceDecoder>(*std::move(steps));
   }
   return absl::UnimplementedError(Cat(path, ": decoder type \"", *type, "\" is not supported"));
 }

@@ -111,4 +111,16 @@ absl::StatusOr<PatternSpec> GetPattern(const Json& object, std::string_view key,
       Cat(pattern_path, R"(: expected {"String": ...} or {"Regex": ...})"));
 }
 
+absl::StatusOr<ReplaceSpec> GetReplace(const Json& object, std::string_view path) {
+  absl::StatusOr<PatternSpec> spec = GetPattern(object, "pattern", path);
+  if (!spec.ok()) return spec.status();
+  absl::StatusOr<std::string> content = GetString(object, "content", path);
+  if (!content.ok()) return content.status();
+  absl::StatusOr<Pattern> pattern = spec->is_regex
+                                        ? Pattern::Regex(spec->text, JsonPath(path, "pattern"))
+                                        : Pattern::Literal(spec->text);
+  if (!pattern.ok()) return pattern.status();
+  return ReplaceSpec{*std::move(pattern), *std::move(content)};
+}
+
 }  // namespace rlhf::tokenizer

@@ -5,14 +5,18 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/tokenizer/pattern.h"
 
 namespace rlhf::tokenizer {
 
@@ -55,5 +59,35 @@ struct PatternSpec {
 };
 absl::StatusOr<PatternSpec> GetPattern(const Json& object, std::string_view key,
                                        std::string_view path);
+
+// A "Replace" normalizer/decoder: its "pattern" (compiled; regex errors name
+// `path.pattern`) and its "content".
+struct ReplaceSpec {
+  Pattern pattern;
+  std::string content;
+};
+absl::StatusOr<ReplaceSpec> GetReplace(const Json& object, std::string_view path);
+
+// A "Sequence" normalizer/pre-tokenizer/decoder: each element of the array member `key`
+// parsed by parse(element, element_path, depth + 1); null steps are dropped.
+template <typename Step, typename ParseFn>
+absl::StatusOr<std::vector<std::unique_ptr<Step>>> ParseSequence(const Json& object,
+                                                                 std::string_view key,
+                                                                 std::string_view path, int depth,
+                                                                 ParseFn parse) {
+  const Json* list = FindMember(object, key);
+  const std::string list_path = JsonPath(path, key);
+  if (list == nullptr || !list->is_array()) {
+    return absl::InvalidArgumentError(list_path + ": expected an array");
+  }
+  std::vector<std::unique_ptr<Step>> steps;
+  for (size_t i = 0; i < list->size(); ++i) {
+    absl::StatusOr<std::unique_ptr<Step>> step =
+        parse((*list)[i], JsonPath(list_path, i), depth + 1);
+    if (!step.ok()) return step.status();
+    if (*step != nullptr) steps.push_back(*std::move(step));
+  }
+  return steps;
+}
 
 }  // namespace rlhf::tokenizer

@@ -176,30 +176,15 @@ absl::StatusOr<std::unique_ptr<Normalizer>> ParseNormalizer(const Json& json, st
     return std::make_unique<PrependNormalizer>(*std::move(prepend));
   }
   if (*type == "Replace") {
-    absl::StatusOr<PatternSpec> spec = GetPattern(json, "pattern", path);
-    if (!spec.ok()) return spec.status();
-    absl::StatusOr<std::string> content = GetString(json, "content", path);
-    if (!content.ok()) return content.status();
-    absl::StatusOr<Pattern> pattern = spec->is_regex
-                                          ? Pattern::Regex(spec->text, JsonPath(path, "pattern"))
-                                          : Pattern::Literal(spec->text);
-    if (!pattern.ok()) return pattern.status();
-    return std::make_unique<ReplaceNormalizer>(*std::move(pattern), *std::move(content));
+    absl::StatusOr<ReplaceSpec> replace = GetReplace(json, path);
+    if (!replace.ok()) return replace.status();
+    return std::make_unique<ReplaceNormalizer>(std::move(replace->pattern),
+                                               std::move(replace->content));
   }
   if (*type == "Sequence") {
-    const Json* list = FindMember(json, "normalizers");
-    const std::string list_path = JsonPath(path, "normalizers");
-    if (list == nullptr || !list->is_array()) {
-      return absl::InvalidArgumentError(Cat(list_path, ": expected an array"));
-    }
-    std::vector<std::unique_ptr<Normalizer>> steps;
-    for (size_t i = 0; i < list->size(); ++i) {
-      absl::StatusOr<std::unique_ptr<Normalizer>> step =
-          ParseNormalizer((*list)[i], JsonPath(list_path, i), depth + 1);
-      if (!step.ok()) return step.status();
-      if (*step != nullptr) steps.push_back(*std::move(step));
-    }
-    return std::make_unique<SequenceNormalizer>(std::move(steps));
+    auto steps = ParseSequence<Normalizer>(json, "normalizers", path, depth, ParseNormalizer);
+    if (!steps.ok()) return steps.status();
+    return std::make_unique<SequenceNormalizer>(*std::move(steps));
   }
   return absl::UnimplementedError(Cat(path, ": normalizer type \"", *type, "\" is not supported"));
 }

@@ -230,19 +230,9 @@ absl::StatusOr<std::unique_ptr<PreTokenizer>> ParsePreTokenizer(const Json& json
         SplitBehavior::kRemoved, false, path);
   }
   if (*type == "Sequence") {
-    const Json* list = FindMember(json, "pretokenizers");
-    const std::string list_path = JsonPath(path, "pretokenizers");
-    if (list == nullptr || !list->is_array()) {
-      return absl::InvalidArgumentError(Cat(list_path, ": expected an array"));
-    }
-    std::vector<std::unique_ptr<PreTokenizer>> steps;
-    for (size_t i = 0; i < list->size(); ++i) {
-      absl::StatusOr<std::unique_ptr<PreTokenizer>> step =
-          ParsePreTokenizer((*list)[i], JsonPath(list_path, i), depth + 1);
-      if (!step.ok()) return step.status();
-      if (*step != nullptr) steps.push_back(*std::move(step));
-    }
-    return std::make_unique<SequencePreTokenizer>(std::move(steps));
+    auto steps = ParseSequence<PreTokenizer>(json, "pretokenizers", path, depth, ParsePreTokenizer);
+    if (!steps.ok()) return steps.status();
+    return std::make_unique<SequencePreTokenizer>(*std::move(steps));
   }
   return absl::UnimplementedError(
       Cat(path, ": pre-tokenizer type \"", *type, "\" is not supported"));

@@ -6,24 +6,19 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/rpc/status_util.h"
+#include "common/rpc/tensor_codec.h"
 
 namespace rlhf::actor {
 namespace {
 
+// Weights go out as floating-point wire dtypes only.
 absl::StatusOr<v1::DataType> WireType(torch::ScalarType type) {
-  switch (type) {
-    case torch::kFloat32:
-      return v1::DATA_TYPE_F32;
-    case torch::kFloat16:
-      return v1::DATA_TYPE_F16;
-    case torch::kBFloat16:
-      return v1::DATA_TYPE_BF16;
-    case torch::kFloat64:
-      return v1::DATA_TYPE_F64;
-    default:
-      return absl::InternalError(
-          absl::StrCat("weight dtype ", std::string(c10::toString(type)), " has no wire type"));
+  if (c10::isFloatingType(type)) {
+    auto wire = rpc::WireDtype(type);
+    if (wire.ok()) return wire;
   }
+  return absl::InternalError(
+      absl::StrCat("weight dtype ", std::string(c10::toString(type)), " has no wire type"));
 }
 
 // Streams a WeightSnapshot: one chunk in flight at a time; the next is cut in OnWriteDone.

@@ -2,25 +2,14 @@
 // (rlhf.v1.ActorService: Evaluate, Train, ExportWeights, Save/LoadCheckpoint) with health,
 // reflection, /metrics and SIGTERM drain.
 
-#include <iostream>
+#include <memory>
 #include <string>
-#include <vector>
 
 #include "common/cli/flags.h"
-#include "common/server/server_flags.h"
-#include "common/server/server_runner.h"
+#include "common/server/model_server.h"
 #include "common/server/termination_signal.h"
 #include "common/train/policy_trainer.h"
 #include "services/actor/actor_service.h"
-
-namespace {
-
-int Fail(const absl::Status& status) {
-  std::cerr << "rlhf-actor: error: " << status.message() << "\n";
-  return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   rlhf::server::BlockTerminationSignals();
@@ -28,7 +17,6 @@ int main(int argc, char** argv) {
   bool value_head = true;
   rlhf::train::TrainerOptions trainer_options;
   rlhf::train::OptimizerOptions& optimizer = trainer_options.optimizer;
-  rlhf::server::ServerFlags server_flags;
   rlhf::cli::FlagSet flags(
       "rlhf-actor",
       "Serves rlhf.v1.ActorService: the trainable policy from --model (a Hugging Face\n"
@@ -45,29 +33,22 @@ int main(int argc, char** argv) {
               "clip gradients to this global L2 norm; <= 0: no clipping");
   flags.Int("chunk-tokens", &trainer_options.chunk_tokens,
             "tokens per chunk of the lm_head/log-softmax");
-  server_flags.Register(flags);
-  const std::vector<std::string> args(argv + 1, argv + argc);
-  if (auto status = flags.Parse(args); !status.ok()) return Fail(status);
-  if (flags.help_requested()) {
-    std::cout << flags.Usage();
-    return 0;
-  }
 
-  rlhf::server::ServerRunner runner(server_flags.ToOptions());
-  rlhf::actor::ActorService service(runner.Executor("rlhf.v1.ActorService"));
-  runner.AddService(&service);
-  if (auto status = runner.Start(); !status.ok()) return Fail(status);
-  std::cerr << "rlhf-actor: listening on " << runner.address() << ", metrics on port "
-            << runner.metrics_port() << "; loading " << model_dir << "\n";
-
-  auto trainer = rlhf::train::PolicyTrainer::Load(model_dir, value_head, trainer_options);
-  if (!trainer.ok()) return Fail(trainer.status());
-  service.SetCore(std::make_shared<rlhf::actor::ActorCore>(std::move(*trainer)));
-  runner.SetServing(true);
-  std::cerr << "rlhf-actor: serving\n";
-
-  const int signal_number = rlhf::server::WaitForTerminationSignal();
-  std::cerr << "rlhf-actor: signal " << signal_number << ", draining\n";
-  runner.Shutdown();
-  return 0;
+  std::unique_ptr<rlhf::actor::ActorService> service;
+  return rlhf::server::RunModelServer(
+      {.program = "rlhf-actor",
+       .service_name = "rlhf.v1.ActorService",
+       .make_service =
+           [&](rlhf::server::RpcExecutor executor) {
+             service = std::make_unique<rlhf::actor::ActorService>(std::move(executor));
+             return service.get();
+           },
+       .describe_load = [&] { return "loading " + model_dir; },
+       .load = [&]() -> absl::Status {
+         auto trainer = rlhf::train::PolicyTrainer::Load(model_dir, value_head, trainer_options);
+         if (!trainer.ok()) return trainer.status();
+         service->SetCore(std::make_shared<rlhf::actor::ActorCore>(std::move(*trainer)));
+         return absl::OkStatus();
+       }},
+      flags, argc, argv);
 }

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/rpc/tensor_codec.h"
 
 namespace rlhf::rollout {
 namespace {
@@ -13,17 +14,10 @@ std::string ShapeText(const std::vector<int64_t>& shape) {
 }
 
 absl::StatusOr<torch::ScalarType> WeightDtype(v1::DataType dtype) {
-  switch (dtype) {
-    case v1::DATA_TYPE_F32:
-      return torch::kFloat32;
-    case v1::DATA_TYPE_F16:
-      return torch::kFloat16;
-    case v1::DATA_TYPE_BF16:
-      return torch::kBFloat16;
-    default:
-      return absl::InvalidArgumentError(absl::StrCat("dtype ", v1::DataType_Name(dtype),
-                                                     " is not a weight dtype (F32, F16 or BF16)"));
-  }
+  auto type = rpc::TorchDtype(dtype);
+  if (type.ok() && c10::isFloatingType(*type) && *type != torch::kFloat64) return type;
+  return absl::InvalidArgumentError(absl::StrCat("dtype ", v1::DataType_Name(dtype),
+                                                 " is not a weight dtype (F32, F16 or BF16)"));
 }
 
 }  // namespace
