@@ -3,8 +3,8 @@
 // tensor's bytes lie inside the buffer (touching them lets ASan catch a bad view), and the
 // writer re-serializes the parsed file into something the reader accepts unchanged.
 //
-// Seeds: tests/fuzz/corpus/safetensors (made by tests/fuzz/make_safetensors_seeds.py). Run with a scratch
-// corpus first so new inputs do not land in the committed seeds:
+// Seeds: tests/fuzz/corpus/safetensors (made by tests/fuzz/make_safetensors_seeds.py). Run with a
+// scratch corpus first so new inputs do not land in the committed seeds:
 //   safetensors_fuzzer corpus-safetensors/ tests/fuzz/corpus/safetensors
 
 #include <cstddef>
