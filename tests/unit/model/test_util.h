@@ -13,7 +13,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
+
 #include <nlohmann/json.hpp>
+#include "tests/unit/testing/temp_dir.h"
 
 #include "common/io/safetensors.h"
 #include "common/model/loader.h"
@@ -69,24 +71,7 @@ inline torch::Tensor Ids(const std::vector<int64_t>& ids) {
   return torch::tensor(ids, torch::kInt64).unsqueeze(0);
 }
 
-// A fresh directory under the system temp dir, removed at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device random;
-    path_ = std::filesystem::temp_directory_path() /
-            ("rlhf_model_test_" + std::to_string(random()) + std::to_string(random()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using ::rlhf::test_support::TempDir;
 
 // Copies a fixture model directory so a test may damage it.
 inline std::filesystem::path CopyFixture(const std::string& name, const TempDir& dir) {

@@ -10,6 +10,8 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "tests/unit/testing/temp_dir.h"
+
 #include "common/train/policy_trainer.h"
 
 namespace rlhf::train::testing {
@@ -49,22 +51,6 @@ inline AlgorithmConfig ConfigOrDie(const std::string& json) {
   return config.ok() ? *config : AlgorithmConfig{};
 }
 
-class TempDir {
- public:
-  TempDir() {
-    std::random_device random;
-    path_ = std::filesystem::temp_directory_path() /
-            ("rlhf_train_test_" + std::to_string(random()) + std::to_string(random()));
-    std::filesystem::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using ::rlhf::test_support::TempDir;
 
 }  // namespace rlhf::train::testing
