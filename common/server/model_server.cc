@@ -36,12 +36,14 @@ int RunModelServer(const ModelServerSpec& spec, cli::FlagSet& flags, int argc, c
   std::cerr << spec.program << ": listening on " << runner.address() << ", metrics on port "
             << runner.metrics_port() << "; " << spec.describe_load() << "\n";
 
+  if (spec.attach_metrics) spec.attach_metrics(runner.registry());
   if (auto status = spec.load(); !status.ok()) return Fail(spec.program, status);
   runner.SetServing(true);
   std::cerr << spec.program << ": serving\n";
 
   const int signal_number = WaitForTerminationSignal();
   std::cerr << spec.program << ": signal " << signal_number << ", draining\n";
+  if (spec.before_drain) spec.before_drain();
   runner.Shutdown();
   return 0;
 }

@@ -8,6 +8,7 @@
 #include <string>
 
 #include <grpcpp/grpcpp.h>
+#include <prometheus/registry.h>
 
 #include "absl/status/status.h"
 #include "common/cli/flags.h"
@@ -27,6 +28,12 @@ struct ModelServerSpec {
   std::function<std::string()> describe_load;
   // Loads the model into the service (while health reports NOT_SERVING).
   std::function<absl::Status()> load;
+  // Optional: gets the process's metrics registry before load() (for metrics beyond the
+  // per-RPC ones, e.g. the coordinator's training metrics).
+  std::function<void(prometheus::Registry&)> attach_metrics = nullptr;
+  // Optional: runs after SIGTERM/SIGINT, before in-flight calls drain (stop background
+  // work, end open streams).
+  std::function<void()> before_drain = nullptr;
 };
 
 // Call after BlockTerminationSignals(), with `flags` holding the binary's own flags

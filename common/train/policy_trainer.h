@@ -108,7 +108,9 @@ class PolicyTrainer {
   // written to a staging directory and renamed into place (a reader sees the old or the new).
   absl::Status SaveCheckpoint(const std::filesystem::path& dir);
   // Restores weights, optimizer state and policy_version written by SaveCheckpoint. Checks
-  // everything before changing anything: on error the trainer is unchanged.
+  // everything before changing anything: on error the trainer is unchanged. A plain Hugging
+  // Face directory (no trainer_state.json) resets the trainer to its weights with a fresh
+  // optimizer and policy_version 0 (how a coordinator starts a new job on a used actor).
   absl::Status LoadCheckpoint(const std::filesystem::path& dir);
 
   // (checkpoint key, detached tensor) for every parameter; v_head.* only when asked.

@@ -146,17 +146,25 @@ absl::Status PolicyTrainer::SaveCheckpoint(const fs::path& dir) {
 }
 
 absl::Status PolicyTrainer::LoadCheckpoint(const fs::path& dir) {
-  auto state_json = ReadJsonFile(dir / kStateFile);
-  if (!state_json.ok()) return state_json.status();
-  const nlohmann::json& state = *state_json;
-  if (state.value("format", "") != kFormat) {
-    return absl::InvalidArgumentError(
-        absl::StrCat((dir / kStateFile).string(), ": \"format\" is not \"", kFormat, "\""));
-  }
-  auto version = state.find("policy_version");
-  if (version == state.end() || !version->is_number_integer() || version->get<int64_t>() < 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat((dir / kStateFile).string(), ": \"policy_version\" must be an integer >= 0"));
+  // A plain Hugging Face directory (no trainer_state.json) resets the trainer to those
+  // weights: fresh optimizer state, policy_version 0, a fresh value head if it has none.
+  std::error_code error;
+  const bool initial = !fs::exists(dir / kStateFile, error) && fs::exists(dir / "config.json", error);
+  int64_t policy_version = 0;
+  if (!initial) {
+    auto state_json = ReadJsonFile(dir / kStateFile);
+    if (!state_json.ok()) return state_json.status();
+    const nlohmann::json& state = *state_json;
+    if (state.value("format", "") != kFormat) {
+      return absl::InvalidArgumentError(
+          absl::StrCat((dir / kStateFile).string(), ": \"format\" is not \"", kFormat, "\""));
+    }
+    auto version = state.find("policy_version");
+    if (version == state.end() || !version->is_number_integer() || version->get<int64_t>() < 0) {
+      return absl::InvalidArgumentError(absl::StrCat((dir / kStateFile).string(),
+                                                     ": \"policy_version\" must be an integer >= 0"));
+    }
+    policy_version = version->get<int64_t>();
   }
   return model::CatchTorchErrors("LoadCheckpoint", [&]() -> absl::Status {
     model::LoadOptions load;
@@ -175,16 +183,19 @@ absl::Status PolicyTrainer::LoadCheckpoint(const fs::path& dir) {
       }
     }
     for (const std::string& warning : (*loaded)->load_warnings()) {
-      if (warning.find("v_head") != std::string::npos && model_->has_value_head()) {
+      if (!initial && warning.find("v_head") != std::string::npos && model_->has_value_head()) {
         return absl::InvalidArgumentError(
             absl::StrCat(dir.string(), ": the checkpoint has no value head: ", warning));
       }
     }
-    auto file = io::SafetensorsFile::Open(dir / kOptimizerFile);
-    if (!file.ok()) return file.status();
     // Build every new state first; only then touch the trainer.
     std::vector<std::pair<void*, std::unique_ptr<torch::optim::AdamWParamState>>> states;
-    for (const auto& [name, param] : parameters_) {
+    absl::StatusOr<std::unique_ptr<io::SafetensorsFile>> file;
+    if (!initial) {
+      file = io::SafetensorsFile::Open(dir / kOptimizerFile);
+      if (!file.ok()) return file.status();
+    }
+    for (const auto& [name, param] : initial ? decltype(parameters_){} : parameters_) {
       const io::TensorView* exp_avg = (*file)->Find(name + ".exp_avg");
       const io::TensorView* exp_avg_sq = (*file)->Find(name + ".exp_avg_sq");
       const io::TensorView* step = (*file)->Find(name + ".step");
@@ -222,7 +233,7 @@ absl::Status PolicyTrainer::LoadCheckpoint(const fs::path& dir) {
     optimizer_->state().clear();
     for (auto& [key, adam] : states) optimizer_->state()[key] = std::move(adam);
     optimizer_->zero_grad();
-    policy_version_ = version->get<int64_t>();
+    policy_version_ = policy_version;
     return absl::OkStatus();
   });
 }

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "services/cli/generate_command.h"
+#include "services/cli/job_commands.h"
 
 namespace {
 
@@ -13,6 +14,13 @@ constexpr char kUsage[] =
     "usage: rlhf COMMAND [flags]\n"
     "\n"
     "commands:\n"
+    "  local      run a job (JOB.json) with every service in this process\n"
+    "  submit     submit a job to a coordinator; prints the job id\n"
+    "  status     show a job's state, progress and latest metrics\n"
+    "  list       list jobs (optionally in one state)\n"
+    "  cancel     cancel a queued or running job\n"
+    "  watch      follow a job until it ends\n"
+    "  health     ask a server for its grpc.health.v1 status\n"
     "  generate   print a continuation of a prompt from a Hugging Face model directory\n"
     "\n"
     "'rlhf COMMAND --help' lists the flags of a command.\n";
@@ -27,6 +35,13 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
   if (command == "generate") return rlhf::cli::RunGenerate(args);
+  if (command == "local") return rlhf::cli::RunLocal(args);
+  if (command == "submit") return rlhf::cli::RunSubmit(args);
+  if (command == "status") return rlhf::cli::RunStatus(args);
+  if (command == "list") return rlhf::cli::RunList(args);
+  if (command == "cancel") return rlhf::cli::RunCancel(args);
+  if (command == "watch") return rlhf::cli::RunWatch(args);
+  if (command == "health") return rlhf::cli::RunHealth(args);
   std::cerr << "rlhf: error: unknown command '" << command << "'\n\n" << kUsage;
   return 2;
 }

@@ -1,0 +1,458 @@
+#include "services/cli/job_commands.h"
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <optional>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <unistd.h>
+
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/grpcpp.h>
+#include <prometheus/exposer.h>
+#include <prometheus/registry.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/cli/flags.h"
+#include "common/jobs/job_spec.h"
+#include "common/jobs/job_state.h"
+#include "common/rpc/status_util.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "rlhf/v1/job.grpc.pb.h"
+#include "services/coordinator/coordinator.h"
+
+namespace rlhf::cli {
+namespace {
+
+int Fail(const std::string& command, const absl::Status& status) {
+  std::cerr << "rlhf " << command << ": error: " << status.message() << "\n";
+  return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+}
+
+// Parses flags; returns -1 to go on, else the exit status (help, or a flag error).
+int ParseFlags(FlagSet& flags, const std::vector<std::string>& args, const std::string& command,
+               size_t positional) {
+  if (auto status = flags.Parse(args); !status.ok()) return Fail(command, status);
+  if (flags.help_requested()) {
+    std::cout << flags.Usage();
+    return 0;
+  }
+  if (flags.positional().size() != positional) {
+    return Fail(command, absl::InvalidArgumentError(absl::StrCat(
+                             "expected ", positional, " argument", positional == 1 ? "" : "s",
+                             ", got ", flags.positional().size(), " (see --help)")));
+  }
+  return -1;
+}
+
+std::string DefaultCoordinator() {
+  const char* env = std::getenv("RLHF_COORDINATOR");
+  return env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
+}
+
+// Flags every client command shares.
+struct ClientFlags {
+  std::string coordinator = DefaultCoordinator();
+  double timeout_s = 30;
+  void Register(FlagSet& flags) {
+    flags.String("coordinator", &coordinator,
+                 "coordinator address host:port (default: $RLHF_COORDINATOR or 127.0.0.1:50051)");
+    flags.Float("timeout", &timeout_s, "seconds to wait for the coordinator");
+  }
+  std::unique_ptr<v1::JobService::Stub> Stub() const {
+    return v1::JobService::NewStub(
+        grpc::CreateChannel(coordinator, grpc::InsecureChannelCredentials()));
+  }
+  void Prepare(grpc::ClientContext* context) const {
+    context->set_deadline(std::chrono::system_clock::now() +
+                          std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+  }
+  absl::Status Check(const grpc::Status& status) const {
+    if (status.ok()) return absl::OkStatus();
+    absl::Status s = rpc::FromGrpcStatus(status);
+    if (s.code() == absl::StatusCode::kUnavailable || s.code() == absl::StatusCode::kDeadlineExceeded) {
+      return absl::Status(s.code(), absl::StrCat("coordinator at ", coordinator, ": ", s.message()));
+    }
+    return s;
+  }
+};
+
+std::string Number(double value) { return absl::StrFormat("%.4g", value); }
+
+std::string Time(const google::protobuf::Timestamp& t) {
+  if (t.seconds() == 0 && t.nanos() == 0) return "-";
+  return google::protobuf::util::TimeUtil::ToString(t).substr(0, 19);
+}
+
+void PrintJob(const v1::Job& job) {
+  std::cout << "id:          " << job.id() << "\n"
+            << "name:        " << job.spec().name() << "\n"
+            << "algorithm:   " << job.spec().algorithm() << "\n"
+            << "state:       " << jobs::JobStateName(job.state()) << "\n"
+            << "progress:    " << job.iteration() << "/" << job.total_iterations() << "\n"
+            << "created:     " << Time(job.created_time()) << "\n"
+            << "started:     " << Time(job.started_time()) << "\n"
+            << "finished:    " << Time(job.finished_time()) << "\n"
+            << "checkpoint:  " << (job.checkpoint_path().empty() ? "-" : job.checkpoint_path())
+            << "\n";
+  if (!job.error_message().empty()) std::cout << "error:       " << job.error_message() << "\n";
+  if (!job.latest_metrics().empty()) {
+    std::cout << "metrics:\n";
+    std::map<std::string, double> sorted(job.latest_metrics().begin(), job.latest_metrics().end());
+    for (const auto& [name, value] : sorted) {
+      std::cout << "  " << std::left << std::setw(26) << name << Number(value) << "\n";
+    }
+  }
+}
+
+absl::StatusOr<v1::JobState> ParseState(const std::string& text) {
+  for (int s = v1::JOB_STATE_QUEUED; s <= v1::JOB_STATE_CANCELLED; ++s) {
+    std::string name(jobs::JobStateName(static_cast<v1::JobState>(s)));
+    std::string lower = name;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (text == name || text == lower) return static_cast<v1::JobState>(s);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--state: '", text, "' is not one of queued, running, succeeded, failed, cancelled"));
+}
+
+// Reads a job file as the server will see it: JSON parsed, no defaults (the coordinator
+// applies and validates them, reporting every bad field).
+absl::StatusOr<v1::JobSpec> ReadJobFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read job file ", path));
+  std::stringstream text;
+  text << in.rdbuf();
+  return jobs::ParseJobSpecJson(text.str(), path);
+}
+
+}  // namespace
+
+std::string FormatProgress(const v1::JobEvent& event) {
+  const auto& m = event.metrics();
+  auto get = [&](const char* name) -> std::optional<double> {
+    auto it = m.find(name);
+    if (it == m.end()) return std::nullopt;
+    return it->second;
+  };
+  std::string line = absl::StrCat("iter ", event.iteration(), "/", event.total_iterations());
+  auto add = [&](const char* label, const char* name) {
+    if (auto v = get(name)) absl::StrAppend(&line, " | ", label, " ", Number(*v));
+  };
+  if (auto reward = get("reward_mean")) {
+    absl::StrAppend(&line, " | reward ", Number(*reward));
+    if (auto std = get("reward_std")) absl::StrAppend(&line, " ± ", Number(*std));
+  }
+  add("kl", "kl");
+  add("kl_coef", "kl_coef");
+  add("loss", "loss");
+  add("policy_loss", "policy_loss");
+  add("value_loss", "value_loss");
+  add("entropy", "entropy");
+  add("acc", "reward_accuracy");
+  add("len", "response_length");
+  if (auto tps = get("tokens_per_second")) absl::StrAppend(&line, " | ", Number(*tps), " tok/s");
+  if (auto s = get("time_iteration_seconds")) absl::StrAppend(&line, " | ", Number(*s), " s");
+  if (!event.checkpoint_path().empty()) absl::StrAppend(&line, " | saved");
+  return line;
+}
+
+int RunSubmit(const std::vector<std::string>& args) {
+  ClientFlags client;
+  bool validate_only = false;
+  FlagSet flags("rlhf submit", "Submits the job in JOB.json to the coordinator; prints its id.\n"
+                               "usage: rlhf submit JOB.json [flags]");
+  client.Register(flags);
+  flags.Bool("validate-only", &validate_only,
+             "only validate: print the spec with defaults applied, store nothing");
+  if (int rc = ParseFlags(flags, args, "submit", 1); rc >= 0) return rc;
+  auto spec = ReadJobFile(flags.positional()[0]);
+  if (!spec.ok()) return Fail("submit", spec.status());
+  v1::SubmitJobRequest request;
+  *request.mutable_spec() = *spec;
+  request.set_validate_only(validate_only);
+  v1::SubmitJobResponse response;
+  grpc::ClientContext context;
+  client.Prepare(&context);
+  if (auto s = client.Check(client.Stub()->SubmitJob(&context, request, &response)); !s.ok()) {
+    return Fail("submit", s);
+  }
+  if (validate_only) {
+    auto json = jobs::JobSpecToJson(response.job().spec());
+    if (!json.ok()) return Fail("submit", json.status());
+    std::cout << *json << "\n";
+    return 0;
+  }
+  std::cout << response.job().id() << "\n";
+  return 0;
+}
+
+int RunStatus(const std::vector<std::string>& args) {
+  ClientFlags client;
+  FlagSet flags("rlhf status", "Prints a job's state, progress and latest metrics.\n"
+                               "usage: rlhf status JOB_ID [flags]");
+  client.Register(flags);
+  if (int rc = ParseFlags(flags, args, "status", 1); rc >= 0) return rc;
+  v1::GetJobRequest request;
+  request.set_id(flags.positional()[0]);
+  v1::Job job;
+  grpc::ClientContext context;
+  client.Prepare(&context);
+  if (auto s = client.Check(client.Stub()->GetJob(&context, request, &job)); !s.ok()) {
+    return Fail("status", s);
+  }
+  PrintJob(job);
+  return 0;
+}
+
+int RunList(const std::vector<std::string>& args) {
+  ClientFlags client;
+  std::string state;
+  int64_t page_size = 50;
+  FlagSet flags("rlhf list", "Lists jobs in submission order.\nusage: rlhf list [flags]");
+  client.Register(flags);
+  flags.String("state", &state, "only jobs in this state (queued, running, succeeded, ...)");
+  flags.Int("page-size", &page_size, "jobs per request (the command fetches every page)");
+  if (int rc = ParseFlags(flags, args, "list", 0); rc >= 0) return rc;
+  v1::ListJobsRequest request;
+  if (!state.empty()) {
+    auto parsed = ParseState(state);
+    if (!parsed.ok()) return Fail("list", parsed.status());
+    request.add_states(*parsed);
+  }
+  request.set_page_size(static_cast<int32_t>(page_size));
+  auto stub = client.Stub();
+  std::cout << std::left << std::setw(34) << "ID" << std::setw(11) << "STATE" << std::setw(13)
+            << "ALGORITHM" << std::setw(10) << "PROGRESS" << "NAME\n";
+  do {
+    v1::ListJobsResponse response;
+    grpc::ClientContext context;
+    client.Prepare(&context);
+    if (auto s = client.Check(stub->ListJobs(&context, request, &response)); !s.ok()) {
+      return Fail("list", s);
+    }
+    for (const v1::Job& job : response.jobs()) {
+      std::cout << std::left << std::setw(34) << job.id() << std::setw(11)
+                << jobs::JobStateName(job.state()) << std::setw(13) << job.spec().algorithm()
+                << std::setw(10) << absl::StrCat(job.iteration(), "/", job.total_iterations())
+                << job.spec().name() << "\n";
+    }
+    request.set_page_token(response.next_page_token());
+  } while (!request.page_token().empty());
+  return 0;
+}
+
+int RunCancel(const std::vector<std::string>& args) {
+  ClientFlags client;
+  std::string reason;
+  FlagSet flags("rlhf cancel", "Cancels a queued or running job.\nusage: rlhf cancel JOB_ID [flags]");
+  client.Register(flags);
+  flags.String("reason", &reason, "recorded with the job");
+  if (int rc = ParseFlags(flags, args, "cancel", 1); rc >= 0) return rc;
+  v1::CancelJobRequest request;
+  request.set_id(flags.positional()[0]);
+  request.set_reason(reason);
+  v1::Job job;
+  grpc::ClientContext context;
+  client.Prepare(&context);
+  if (auto s = client.Check(client.Stub()->CancelJob(&context, request, &job)); !s.ok()) {
+    return Fail("cancel", s);
+  }
+  std::cout << job.id() << " " << jobs::JobStateName(job.state()) << "\n";
+  return 0;
+}
+
+// Prints events until the terminal one; 0 when the job succeeded.
+int FollowEvents(const std::function<bool(v1::JobEvent*)>& next, const std::string& command) {
+  v1::JobEvent event;
+  v1::JobState last = v1::JOB_STATE_UNSPECIFIED;
+  std::string message;
+  while (next(&event)) {
+    if (event.state() == v1::JOB_STATE_RUNNING && event.iteration() > 0 && !event.metrics().empty()) {
+      std::cout << FormatProgress(event) << std::endl;
+    } else {
+      std::cout << "job " << event.job_id() << ": " << jobs::JobStateName(event.state())
+                << (event.message().empty() ? "" : ": " + event.message()) << std::endl;
+    }
+    last = event.state();
+    message = event.message();
+  }
+  if (last == v1::JOB_STATE_SUCCEEDED) return 0;
+  if (!jobs::IsTerminal(last)) {
+    std::cerr << "rlhf " << command << ": error: the event stream ended before the job did\n";
+  }
+  return 1;
+}
+
+int RunWatch(const std::vector<std::string>& args) {
+  ClientFlags client;
+  FlagSet flags("rlhf watch", "Follows a job: one line per iteration until it ends; exit 0 when\n"
+                              "it succeeded.\nusage: rlhf watch JOB_ID [flags]");
+  client.Register(flags);
+  if (int rc = ParseFlags(flags, args, "watch", 1); rc >= 0) return rc;
+  v1::WatchJobRequest request;
+  request.set_id(flags.positional()[0]);
+  grpc::ClientContext context;  // no deadline: a job may run for days
+  auto stub = client.Stub();
+  {
+    // Fail fast when the coordinator is not there at all.
+    auto channel = grpc::CreateChannel(client.coordinator, grpc::InsecureChannelCredentials());
+    if (!channel->WaitForConnected(std::chrono::system_clock::now() +
+                                   std::chrono::milliseconds(
+                                       static_cast<int64_t>(client.timeout_s * 1000)))) {
+      return Fail("watch", absl::UnavailableError(absl::StrCat(
+                               "cannot reach the coordinator at ", client.coordinator)));
+    }
+  }
+  auto reader = stub->WatchJob(&context, request);
+  const int rc = FollowEvents([&](v1::JobEvent* e) { return reader->Read(e); }, "watch");
+  if (auto s = client.Check(reader->Finish()); !s.ok()) return Fail("watch", s);
+  return rc;
+}
+
+int RunHealth(const std::vector<std::string>& args) {
+  std::string service;
+  double timeout_s = 10;
+  FlagSet flags("rlhf health", "Asks a server for its grpc.health.v1 status; exit 0 when SERVING.\n"
+                               "usage: rlhf health HOST:PORT [flags]");
+  flags.String("service", &service, "service name to ask about (default: the whole server)");
+  flags.Float("timeout", &timeout_s, "seconds to wait for an answer");
+  if (int rc = ParseFlags(flags, args, "health", 1); rc >= 0) return rc;
+  const std::string& address = flags.positional()[0];
+  auto stub = grpc::health::v1::Health::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::Status status = stub->Check(&context, request, &response);
+  if (!status.ok()) {
+    return Fail("health", absl::UnavailableError(
+                              absl::StrCat(address, ": ", status.error_message())));
+  }
+  std::cout << address << ": "
+            << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status()) << "\n";
+  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
+}
+
+int RunLocal(const std::vector<std::string>& args) {
+  std::string state_db, metrics_listen;
+  FlagSet flags("rlhf local",
+                "Runs JOB.json with every service in this process (in-process gRPC channels):\n"
+                "a progress line per iteration, then a summary.\nusage: rlhf local JOB.json [flags]");
+  flags.String("state-db", &state_db,
+               "SQLite job store (default: a temporary file, removed at the end)");
+  flags.String("metrics-listen", &metrics_listen,
+               "serve Prometheus /metrics on this host:port while the job runs");
+  if (int rc = ParseFlags(flags, args, "local", 1); rc >= 0) return rc;
+  const std::string path = flags.positional()[0];
+  auto spec = jobs::LoadJobSpecFile(path);
+  if (!spec.ok()) return Fail("local", spec.status());
+  if (!spec->endpoints().actor().empty() || spec->endpoints().rollout_size() > 0) {
+    return Fail("local", absl::InvalidArgumentError(
+                             path + ": endpoints: `rlhf local` runs every service in-process; "
+                                    "remove endpoints or use `rlhf submit`"));
+  }
+
+  bool temporary = state_db.empty();
+  if (temporary) {
+    state_db = (std::filesystem::temp_directory_path() /
+                absl::StrCat("rlhf-local-", getpid(), ".sqlite"))
+                   .string();
+  }
+  auto registry = std::make_shared<prometheus::Registry>();
+  std::unique_ptr<prometheus::Exposer> exposer;
+  if (!metrics_listen.empty()) {
+    try {
+      exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
+      exposer->RegisterCollectable(registry);
+    } catch (const std::exception& e) {
+      return Fail("local", absl::UnavailableError(absl::StrCat(
+                               "cannot serve metrics on ", metrics_listen, ": ", e.what())));
+    }
+  }
+  coordinator::CoordinatorOptions options;
+  options.state_db = state_db;
+  options.log = [](const std::string& line) { std::cerr << "rlhf local: " << line << "\n"; };
+  auto created = coordinator::Coordinator::Create(options, registry.get());
+  if (!created.ok()) return Fail("local", created.status());
+  std::unique_ptr<coordinator::Coordinator> c = std::move(*created);
+  auto job = c->Submit(*spec, /*validate_only=*/false);
+  if (!job.ok()) return Fail("local", job.status());
+  std::cout << "job " << job->id() << ": " << spec->algorithm() << " on "
+            << spec->models().policy_dir() << ", " << spec->data().train_path() << std::endl;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<v1::JobEvent> events;
+  auto handle = c->Subscribe(job->id(), [&](const v1::JobEvent& event) {
+    std::lock_guard<std::mutex> lock(mu);
+    events.push_back(event);
+    cv.notify_all();
+  });
+  if (!handle.ok()) return Fail("local", handle.status());
+  const auto start = std::chrono::steady_clock::now();
+  if (auto s = c->Start(); !s.ok()) return Fail("local", s);
+  bool done = false;
+  const int rc = FollowEvents(
+      [&](v1::JobEvent* e) {
+        if (done) return false;
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return !events.empty(); });
+        *e = events.front();
+        events.pop_front();
+        done = e->state() == v1::JOB_STATE_UNSPECIFIED || jobs::IsTerminal(e->state());
+        return true;
+      },
+      "local");
+  c->Stop();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+
+  auto final_job = c->Get(job->id());
+  if (final_job.ok()) {
+    std::cout << "\nsummary: " << jobs::JobStateName(final_job->state()) << " after "
+              << final_job->iteration() << "/" << final_job->total_iterations() << " iterations in "
+              << Number(seconds) << " s\n";
+    if (!final_job->checkpoint_path().empty()) {
+      std::cout << "  last checkpoint: " << final_job->checkpoint_path() << "\n";
+    }
+    if (final_job->state() == v1::JOB_STATE_SUCCEEDED) {
+      const std::string& dir = final_job->spec().checkpoint().dir();
+      std::cout << "  final policy:    "
+                << (std::filesystem::absolute(dir.empty() ? "checkpoints/" + job->id() : dir) /
+                    "final")
+                       .string()
+                << "\n";
+    }
+    std::map<std::string, double> sorted(final_job->latest_metrics().begin(),
+                                         final_job->latest_metrics().end());
+    for (const char* name : {"reward_mean", "kl", "loss", "policy_loss", "value_loss", "entropy",
+                             "reward_accuracy", "response_length", "tokens_per_second"}) {
+      if (auto it = sorted.find(name); it != sorted.end()) {
+        std::cout << "  " << std::left << std::setw(19) << name << Number(it->second) << "\n";
+      }
+    }
+  }
+  c.reset();
+  if (temporary) {
+    std::error_code ignored;
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      std::filesystem::remove(state_db + suffix, ignored);
+    }
+  }
+  return rc;
+}
+
+}  // namespace rlhf::cli

@@ -1,0 +1,141 @@
+#include "services/coordinator/local_services.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/model/loader.h"
+#include "common/server/server_runner.h"
+#include "common/train/policy_trainer.h"
+#include "services/actor/actor_core.h"
+#include "services/actor/actor_service.h"
+#include "services/reference/reference_core.h"
+#include "services/reference/reference_service.h"
+#include "services/reward/reward_service.h"
+#include "services/reward/scorer.h"
+#include "services/rollout/rollout_core.h"
+#include "services/rollout/rollout_service.h"
+
+namespace rlhf::coordinator {
+namespace {
+
+// A verifier's 1/0 mapped to the job's match_reward / mismatch_reward.
+class AffineScorer : public reward::Scorer {
+ public:
+  AffineScorer(std::unique_ptr<reward::Scorer> inner, double match, double mismatch)
+      : inner_(std::move(inner)), match_(match), mismatch_(mismatch) {}
+  absl::StatusOr<std::vector<float>> Score(const v1::ScoreRequest& request) override {
+    auto scores = inner_->Score(request);
+    if (!scores.ok()) return scores;
+    for (float& s : *scores) s = static_cast<float>(mismatch_ + s * (match_ - mismatch_));
+    return scores;
+  }
+  std::string name() const override { return inner_->name(); }
+
+ private:
+  std::unique_ptr<reward::Scorer> inner_;
+  double match_, mismatch_;
+};
+
+absl::StatusOr<std::unique_ptr<reward::Scorer>> MakeScorer(const v1::JobSpec& spec) {
+  const v1::RewardSpec& r = spec.reward();
+  if (r.kind() == "model") {
+    auto model = model::LoadSequenceClassifier(spec.models().reward_dir());
+    if (!model.ok()) return model.status();
+    return reward::MakeModelScorer(*model);
+  }
+  if (r.kind() == "length") return reward::MakeLengthScorer(r.target_length());
+  std::unique_ptr<reward::Scorer> verifier;
+  if (r.kind() == "exact_match") {
+    verifier = reward::MakeExactMatchScorer();
+  } else if (r.kind() == "regex") {
+    auto regex = reward::MakeRegexScorer(r.pattern());
+    if (!regex.ok()) return regex.status();
+    verifier = std::move(*regex);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat("reward.kind: unknown kind '", r.kind(), "'"));
+  }
+  return std::make_unique<AffineScorer>(std::move(verifier), r.match_reward(),
+                                        r.mismatch_reward());
+}
+
+server::ServerOptions InProcessOptions() {
+  server::ServerOptions options;
+  options.listen_address = "127.0.0.1:0";  // gRPC needs one port; calls use in-process channels
+  options.metrics_address = "";            // the coordinator's registry serves job metrics
+  options.worker_threads = 4;  // one call per service at a time; Evaluate/LogProbs/Score overlap
+  return options;
+}
+
+}  // namespace
+
+struct LocalServices::State {
+  server::ServerRunner runner{InProcessOptions()};
+  std::unique_ptr<actor::ActorService> actor;
+  std::unique_ptr<rollout::RolloutService> rollout;
+  std::unique_ptr<reference::ReferenceService> reference;
+  std::unique_ptr<reward::RewardService> reward;
+};
+
+LocalServices::LocalServices(std::unique_ptr<State> state) : state_(std::move(state)) {}
+LocalServices::~LocalServices() { state_->runner.Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(const v1::JobSpec& spec) {
+  auto state = std::make_unique<State>();
+  const bool ppo = spec.algorithm() == "ppo";
+  const bool online = ppo || spec.algorithm() == "grpo" || spec.algorithm() == "rloo" ||
+                      spec.algorithm() == "reinforce_pp";
+
+  train::TrainerOptions trainer_options;
+  const v1::OptimizerSpec& opt = spec.optimizer();
+  trainer_options.optimizer.learning_rate = opt.learning_rate();
+  trainer_options.optimizer.beta1 = opt.adam_beta1();
+  trainer_options.optimizer.beta2 = opt.adam_beta2();
+  trainer_options.optimizer.eps = opt.adam_epsilon();
+  trainer_options.optimizer.weight_decay = opt.weight_decay();
+  trainer_options.optimizer.max_grad_norm = opt.grad_clip();
+  auto trainer = train::PolicyTrainer::Load(spec.models().policy_dir(), ppo, trainer_options);
+  if (!trainer.ok()) return trainer.status();
+
+  auto reference = model::LoadCausalLm(spec.models().reference_dir());
+  if (!reference.ok()) return reference.status();
+
+  state->actor = std::make_unique<actor::ActorService>(
+      state->runner.Executor("rlhf.v1.ActorService"));
+  state->actor->SetCore(std::make_shared<actor::ActorCore>(std::move(*trainer)));
+  state->reference = std::make_unique<reference::ReferenceService>(
+      state->runner.Executor("rlhf.v1.ReferenceService"));
+  state->reference->SetCore(std::make_shared<reference::ReferenceCore>(*reference));
+  state->rollout = std::make_unique<rollout::RolloutService>(
+      state->runner.Executor("rlhf.v1.RolloutService"));
+  state->reward = std::make_unique<reward::RewardService>(
+      state->runner.Executor("rlhf.v1.RewardService"));
+  if (online) {
+    auto sampler = model::LoadCausalLm(spec.models().policy_dir());
+    if (!sampler.ok()) return sampler.status();
+    state->rollout->SetCore(std::make_shared<rollout::RolloutCore>(*sampler));
+    auto scorer = MakeScorer(spec);
+    if (!scorer.ok()) return scorer.status();
+    state->reward->SetScorer(std::shared_ptr<reward::Scorer>(std::move(*scorer)));
+  }
+  for (grpc::Service* service : std::initializer_list<grpc::Service*>{
+           state->actor.get(), state->rollout.get(), state->reference.get(),
+           state->reward.get()}) {
+    state->runner.AddService(service);
+  }
+  if (auto status = state->runner.Start(); !status.ok()) return status;
+  state->runner.SetServing(true);
+  return std::unique_ptr<LocalServices>(new LocalServices(std::move(state)));
+}
+
+ServiceChannels LocalServices::Channels() {
+  ServiceChannels channels;
+  channels.in_process = true;
+  channels.actor = state_->runner.InProcessChannel();
+  channels.reference = state_->runner.InProcessChannel();
+  channels.reward = state_->runner.InProcessChannel();
+  channels.rollout.push_back(state_->runner.InProcessChannel());
+  channels.rollout_addresses.push_back("in-process");
+  return channels;
+}
+
+}  // namespace rlhf::coordinator

@@ -1,0 +1,87 @@
+#pragma once
+// The coordinator's view of the four model services one job runs against: a stub per
+// service, each call with a deadline, errors as absl::Status naming the service and its
+// address. The channels are either remote (the job's endpoints, loopback or a cluster)
+// or in-process (LocalServices); the job loop cannot tell the difference.
+// Thread-safe: calls may run concurrently (the PPO iteration issues three at once).
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "rlhf/v1/actor.grpc.pb.h"
+#include "rlhf/v1/job.pb.h"
+#include "rlhf/v1/rollout.grpc.pb.h"
+#include "rlhf/v1/scoring.grpc.pb.h"
+
+namespace rlhf::coordinator {
+
+struct ClientOptions {
+  // Deadline of one RPC (a Generate or Train call on a large batch can take minutes).
+  std::chrono::milliseconds rpc_timeout{std::chrono::minutes(10)};
+  // How long Connect waits for every service to accept a connection.
+  std::chrono::milliseconds connect_timeout{std::chrono::seconds(30)};
+  int64_t max_message_bytes = int64_t{64} << 20;
+};
+
+struct ServiceChannels {
+  std::shared_ptr<grpc::Channel> actor, reference, reward;
+  std::vector<std::shared_ptr<grpc::Channel>> rollout;
+  // Addresses for messages ("in-process" for local channels).
+  std::string actor_address = "in-process", reference_address = "in-process",
+              reward_address = "in-process";
+  std::vector<std::string> rollout_addresses;
+  // In-process channels are always connected (and have no connectivity state to watch).
+  bool in_process = false;
+};
+
+// Channels to the job's endpoints (every one must be set). Does not connect yet.
+absl::StatusOr<ServiceChannels> RemoteChannels(const v1::EndpointsSpec& endpoints,
+                                               const ClientOptions& options);
+
+// Result of the weight sync: what moved and how long it took.
+struct SyncStats {
+  int64_t version = 0;
+  int64_t bytes = 0;
+  int64_t tensors = 0;
+};
+
+class ServiceClients {
+ public:
+  ServiceClients(ServiceChannels channels, ClientOptions options);
+
+  // Waits up to connect_timeout for every channel; Unavailable names the service and the
+  // address that could not be reached.
+  absl::Status WaitForConnected();
+
+  absl::Status Generate(const v1::GenerateRequest& request, v1::GenerateResponse* response);
+  absl::Status LogProbs(const v1::LogProbsRequest& request, v1::LogProbsResponse* response);
+  absl::Status Score(const v1::ScoreRequest& request, v1::ScoreResponse* response);
+  absl::Status Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response);
+  absl::Status Train(const v1::TrainRequest& request, v1::TrainResponse* response);
+  absl::Status SaveCheckpoint(const std::string& dir, int64_t* version);
+  absl::Status LoadCheckpoint(const std::string& dir, int64_t* version);
+
+  // actor.ExportWeights streamed into every rollout replica's LoadWeights, chunk by chunk
+  // (one batched stream each way; nothing is buffered whole in the coordinator).
+  absl::StatusOr<SyncStats> SyncWeights();
+
+ private:
+  void Prepare(grpc::ClientContext* context) const;
+  absl::Status Check(const grpc::Status& status, const char* service, const std::string& address,
+                     const char* method) const;
+
+  ServiceChannels channels_;
+  ClientOptions options_;
+  std::unique_ptr<v1::ActorService::Stub> actor_;
+  std::unique_ptr<v1::ReferenceService::Stub> reference_;
+  std::unique_ptr<v1::RewardService::Stub> reward_;
+  std::vector<std::unique_ptr<v1::RolloutService::Stub>> rollout_;
+};
+
+}  // namespace rlhf::coordinator
