@@ -392,7 +392,13 @@ absl::Status JobLoop::OnlineIteration(int64_t iteration, std::map<std::string, d
   *score_request.mutable_batch() = sequences;
   for (int64_t row = 0; row < rows; ++row) {
     const TokenizedExample* e = batch[row / n];
-    auto text = tokenizer_->Decode((*responses)[row], /*skip_special_tokens=*/true);
+    // Models often have more embedding rows than the tokenizer has tokens (padded
+    // vocabularies, e.g. Qwen2); such ids have no text.
+    std::vector<int64_t> ids;
+    for (int64_t id : (*responses)[row]) {
+      if (id >= 0 && id < tokenizer_->vocab_size()) ids.push_back(id);
+    }
+    auto text = tokenizer_->Decode(ids, /*skip_special_tokens=*/true);
     if (!text.ok()) return Annotate(text.status(), "decoding a completion");
     score_request.add_prompt_texts(e->prompt_text);
     score_request.add_response_texts(*text);

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# End-to-end: `rlhf local` runs jobs with all five services in one process: PPO, GRPO
+# (group sampling, no value head), SFT and DPO on the tiny GPT-2 of the golden fixtures.
+# Each finishes, prints a progress line per iteration and a summary, and leaves its
+# checkpoints; bad job files fail with one clear line and exit 2.
+# Usage: local_test.sh RLHF_BINARY   (run from the repository root)
+set -uo pipefail
+rlhf=$1
+model=$PWD/tests/golden/fixtures/models/gpt2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0 passed=0
+expect() {  # expect NAME EXPECTED_STATUS REGEX -- command...
+  local name=$1 want_status=$2 want=$3; shift 4
+  local out status
+  out=$("$@" 2>&1); status=$?
+  if [ "$status" -ne "$want_status" ] || ! tr '\n' ' ' <<<"$out" | grep -Eq -- "$want"; then
+    echo "FAIL $name: status $status (want $want_status, output matching '$want'), output:"
+    echo "$out" | tail -20; failures=$((failures + 1))
+  else
+    echo "ok   $name"; passed=$((passed + 1))
+  fi
+}
+printf '%s\n' '{"prompt": "hello world", "reference": "yes"}' '{"prompt": "the quick brown fox"}' \
+  '{"prompt": "once upon a time"}' '{"prompt": "a b c"}' >"$work/prompts.jsonl"
+printf '%s\n' '{"prompt": "hi", "completion": " there"}' '{"prompt": "1 2", "completion": " 3 4"}' \
+  >"$work/sft.jsonl"
+printf '%s\n' '{"prompt": "hi", "completion": " there", "label": true}' >"$work/kto.jsonl"
+# job NAME ALGORITHM DATA EXTRA_JSON
+job() {
+  cat >"$work/$1.json" <<EOF
+{"name": "$1", "algorithm": "$2", "models": {"policy_dir": "$model"},
+ "data": {"train_path": "$3"}, "optimizer": {"learning_rate": 1e-4},
+ "training": {"batch_size": 2, "minibatch_size": 1, "ppo_epochs": 1, "iterations": 3},
+ "generation": {"max_prompt_tokens": 16, "max_response_tokens": 6},
+ "checkpoint": {"dir": "$work/ckpt-$1", "interval": 2}, "runtime": {"seed": 3} $4}
+EOF
+  echo "$work/$1.json"
+}
+for spec in "ppo ppo $work/prompts.jsonl" "grpo grpo $work/prompts.jsonl" \
+  "rloo rloo $work/prompts.jsonl" "reinforce_pp reinforce_pp $work/prompts.jsonl" \
+  "sft sft $work/sft.jsonl" "dpo dpo $PWD/examples/data/preference.jsonl" \
+  "simpo simpo $PWD/examples/data/preference.jsonl"; do
+  set -- $spec
+  extra=', "reward": {"kind": "regex", "pattern": "[a-z]"}'
+  [ "$1" = grpo ] && extra=', "reward": {"kind": "length", "target_length": 4}, "generation": {"max_prompt_tokens": 16, "max_response_tokens": 6, "samples_per_prompt": 2}'
+  expect "local $1: a line per iteration, a summary" 0 \
+    "iter 1/3 .*iter 2/3 .*iter 3/3 .*summary: SUCCEEDED after 3/3 iterations" -- \
+    "$rlhf" local "$(job "$1" "$2" "$3" "$extra")"
+  [ -f "$work/ckpt-$1/iter-000002/policy/model.safetensors" ] && [ -f "$work/ckpt-$1/final/config.json" ] &&
+    { echo "ok   local $1: checkpoints"; passed=$((passed + 1)); } ||
+    { echo "FAIL local $1: checkpoints missing"; failures=$((failures + 1)); }
+done
+expect "same seed, same first iteration" 0 "^same " -- bash -c \
+  "a=\$('$rlhf' local '$work/ppo.json' 2>/dev/null | grep -m1 'iter 1/3' | cut -d'|' -f2-3); \
+   b=\$('$rlhf' local '$work/ppo.json' 2>/dev/null | grep -m1 'iter 1/3' | cut -d'|' -f2-3); \
+   [ -n \"\$a\" ] && [ \"\$a\" = \"\$b\" ] && echo same || echo \"differ: \$a / \$b\""
+echo '{"algorithm": ' >"$work/malformed.json"
+expect "malformed job file" 2 "^rlhf local: error: .*malformed.json" -- "$rlhf" local "$work/malformed.json"
+sed 's/"learning_rate": 1e-4/"learning_rate": -1/' "$work/ppo.json" >"$work/negative.json"
+expect "invalid field with its path" 2 "optimizer.learning_rate: must be > 0" -- \
+  "$rlhf" local "$work/negative.json"
+sed "s#\"runtime\"#\"endpoints\": {\"actor\": \"x:1\"}, \"runtime\"#" "$work/ppo.json" >"$work/endpoints.json"
+expect "endpoints are refused by local" 2 "endpoints" -- "$rlhf" local "$work/endpoints.json"
+expect "kto is refused before any work" 2 "algorithm: 'kto'" -- \
+  "$rlhf" local "$(job kto kto "$work/kto.jsonl" "")"
+expect "missing job file" 1 "cannot open job spec .*none.json" -- "$rlhf" local "$work/none.json"
+echo "$passed passed, $failures failed"
+[ "$failures" -eq 0 ]
