@@ -115,7 +115,9 @@ grep -q "rlhf_training_stage_seconds_count{job_id=\"$id\",stage=\"sync\"}" <<<"$
   fail "coordinator /metrics lacks stage timings"
 for pair in actor:Train actor:Evaluate actor:ExportWeights rollout:Generate rollout:LoadWeights \
   reference:LogProbs reward:Score coordinator:SubmitJob; do
-  metrics "${pair%%:*}" | grep -q "rlhf_rpc_requests_total{.*method=\"${pair#*:}\"" &&
+  # (not `metrics | grep -q`: with pipefail, grep's early exit fails curl with SIGPIPE)
+  m=$(metrics "${pair%%:*}")
+  grep -q "rlhf_rpc_requests_total{.*method=\"${pair#*:}\"" <<<"$m" &&
     ok "/metrics of ${pair%%:*} counts ${pair#*:}" || fail "/metrics of ${pair%%:*} lacks ${pair#*:}"
 done
 
