@@ -27,6 +27,7 @@ const std::map<std::string, std::pair<Algorithm, algo::DpoLossType>>& Algorithms
       {"simpo", {Algorithm::kSimpo, DpoLossType::kSigmoid}},
       {"orpo", {Algorithm::kOrpo, DpoLossType::kSigmoid}},
       {"sft", {Algorithm::kSft, DpoLossType::kSigmoid}},
+      {"reward_model", {Algorithm::kRewardModel, DpoLossType::kSigmoid}},
   };
   return *kNames;
 }
@@ -136,6 +137,7 @@ BatchKind BatchKindOf(Algorithm algorithm) {
     case Algorithm::kDpo:
     case Algorithm::kSimpo:
     case Algorithm::kOrpo:
+    case Algorithm::kRewardModel:
       return BatchKind::kPreference;
     case Algorithm::kSft:
       return BatchKind::kSft;
@@ -208,7 +210,8 @@ absl::StatusOr<AlgorithmConfig> ParseAlgorithmConfig(std::string_view text) {
   if (config.clip_eps_low < 0 || config.clip_eps_high < 0) {
     return absl::InvalidArgumentError("algorithm_config_json: clip_eps must be >= 0");
   }
-  if (!(config.beta > 0) && config.algorithm != Algorithm::kSft) {
+  if (!(config.beta > 0) && config.algorithm != Algorithm::kSft &&
+      config.algorithm != Algorithm::kRewardModel) {
     if (BatchKindOf(config.algorithm) == BatchKind::kPreference) {
       return absl::InvalidArgumentError("algorithm_config_json: \"beta\" must be > 0");
     }

@@ -10,7 +10,7 @@
 //
 // algorithm: ppo | grpo | rloo | reinforce_pp (policy-gradient batches);
 //            dpo | ipo | cdpo | robust_dpo | hinge | simpo | orpo (preference batches);
-//            sft (SFT batches).
+//            sft (SFT batches); reward_model (preference batches, classifier trainer).
 
 #include <cstdint>
 #include <optional>
@@ -32,6 +32,7 @@ enum class Algorithm {
   kSimpo,
   kOrpo,  // preference (DPO family by dpo_loss_type)
   kSft,
+  kRewardModel,  // Bradley-Terry on preference batches (a sequence-classification model)
 };
 
 enum class BatchKind { kPolicyGradient, kPreference, kSft };

@@ -28,12 +28,18 @@ std::vector<std::vector<int64_t>> SplitRows(int64_t rows, int64_t parts) {
   return out;
 }
 
-PolicyTrainer::PolicyTrainer(std::shared_ptr<model::CausalLm> model, TrainerOptions options,
-                             std::shared_ptr<GradientAllReducer> all_reducer)
-    : model_(std::move(model)), options_(std::move(options)), all_reducer_(std::move(all_reducer)) {
+PolicyTrainer::PolicyTrainer(std::shared_ptr<model::CausalLm> model,
+                             std::shared_ptr<model::SequenceClassifier> classifier,
+                             TrainerOptions options, std::shared_ptr<GradientAllReducer> all_reducer)
+    : model_(std::move(model)),
+      classifier_(std::move(classifier)),
+      options_(std::move(options)),
+      all_reducer_(std::move(all_reducer)) {
   if (!all_reducer_) all_reducer_ = std::make_shared<SingleRankAllReducer>();
   std::vector<torch::Tensor> params;
-  for (auto& item : model_->named_parameters(/*recurse=*/true)) {
+  torch::nn::Module& module =
+      model_ ? static_cast<torch::nn::Module&>(*model_) : static_cast<torch::nn::Module&>(*classifier_);
+  for (auto& item : module.named_parameters(/*recurse=*/true)) {
     item.value().set_requires_grad(true);
     parameters_.emplace_back(item.key(), item.value());
     params.push_back(item.value());
@@ -50,6 +56,42 @@ absl::StatusOr<std::unique_ptr<PolicyTrainer>> PolicyTrainer::Create(
     std::shared_ptr<model::CausalLm> model, TrainerOptions options,
     std::shared_ptr<GradientAllReducer> all_reducer) {
   if (!model) return absl::InvalidArgumentError("PolicyTrainer: model is null");
+  if (auto s = CheckOptions(options); !s.ok()) return s;
+  return model::CatchTorchErrors(
+      "PolicyTrainer", [&]() -> absl::StatusOr<std::unique_ptr<PolicyTrainer>> {
+        return std::unique_ptr<PolicyTrainer>(new PolicyTrainer(
+            std::move(model), nullptr, std::move(options), std::move(all_reducer)));
+      });
+}
+
+absl::StatusOr<std::unique_ptr<PolicyTrainer>> PolicyTrainer::CreateRewardModel(
+    std::shared_ptr<model::SequenceClassifier> model, TrainerOptions options,
+    std::shared_ptr<GradientAllReducer> all_reducer) {
+  if (!model) return absl::InvalidArgumentError("PolicyTrainer: reward model is null");
+  if (auto s = CheckOptions(options); !s.ok()) return s;
+  return model::CatchTorchErrors(
+      "PolicyTrainer", [&]() -> absl::StatusOr<std::unique_ptr<PolicyTrainer>> {
+        return std::unique_ptr<PolicyTrainer>(new PolicyTrainer(
+            nullptr, std::move(model), std::move(options), std::move(all_reducer)));
+      });
+}
+
+absl::StatusOr<std::unique_ptr<PolicyTrainer>> PolicyTrainer::LoadRewardModel(
+    const std::filesystem::path& dir, TrainerOptions options,
+    std::shared_ptr<GradientAllReducer> all_reducer) {
+  auto model = model::LoadSequenceClassifier(dir);
+  if (!model.ok()) return model.status();
+  if (!options.tokenizer_dir) options.tokenizer_dir = dir;
+  return CreateRewardModel(std::move(*model), std::move(options), std::move(all_reducer));
+}
+
+absl::Status PolicyTrainer::RequirePolicy(const char* what) const {
+  if (model_ != nullptr) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      absl::StrCat(what, ": this trainer holds a reward model, not a policy"));
+}
+
+absl::Status PolicyTrainer::CheckOptions(const TrainerOptions& options) {
   const OptimizerOptions& o = options.optimizer;
   if (!(o.learning_rate >= 0) || !(o.eps > 0) || !(o.beta1 >= 0 && o.beta1 < 1) ||
       !(o.beta2 >= 0 && o.beta2 < 1) || !(o.weight_decay >= 0)) {
@@ -60,11 +102,7 @@ absl::StatusOr<std::unique_ptr<PolicyTrainer>> PolicyTrainer::Create(
   if (options.chunk_tokens < 1) {
     return absl::InvalidArgumentError("PolicyTrainer: chunk_tokens must be >= 1");
   }
-  return model::CatchTorchErrors(
-      "PolicyTrainer", [&]() -> absl::StatusOr<std::unique_ptr<PolicyTrainer>> {
-        return std::unique_ptr<PolicyTrainer>(
-            new PolicyTrainer(std::move(model), std::move(options), std::move(all_reducer)));
-      });
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::unique_ptr<PolicyTrainer>> PolicyTrainer::Load(
@@ -80,6 +118,7 @@ absl::StatusOr<std::unique_ptr<PolicyTrainer>> PolicyTrainer::Load(
 
 absl::StatusOr<EvaluateResult> PolicyTrainer::Evaluate(const SequenceBatch& batch,
                                                        double temperature, bool values) {
+  if (auto s = RequirePolicy("Evaluate"); !s.ok()) return s;
   if (!(temperature > 0)) return absl::InvalidArgumentError("temperature must be > 0");
   if (values && !model_->has_value_head()) {
     return absl::InvalidArgumentError("values requested but the model has no value head");
@@ -148,6 +187,7 @@ absl::StatusOr<double> PolicyTrainer::OptimizerStep(const AlgorithmConfig& confi
 
 absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradient(const PolicyGradientInputs& inputs,
                                                               const AlgorithmConfig& config) {
+  if (auto s = RequirePolicy("TrainPolicyGradient"); !s.ok()) return s;
   if (BatchKindOf(config.algorithm) != BatchKind::kPolicyGradient) {
     return absl::InvalidArgumentError(absl::StrCat("algorithm \"", config.algorithm_name,
                                                    "\" does not train on a policy-gradient batch"));

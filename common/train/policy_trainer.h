@@ -24,6 +24,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/model/causal_lm.h"
+#include "common/model/sequence_classifier.h"
 #include "common/train/algorithm_config.h"
 #include "common/train/gradient_all_reducer.h"
 #include "common/train/padded_batch.h"
@@ -73,6 +74,18 @@ using TrainStats = std::map<std::string, double>;
 
 class PolicyTrainer {
  public:
+  // A trainer of a reward model (*ForSequenceClassification, score at the last real token)
+  // instead of a policy: only TrainPreference with algorithm reward_model, checkpoints and
+  // NamedWeights apply; the policy steps answer FailedPrecondition.
+  static absl::StatusOr<std::unique_ptr<PolicyTrainer>> CreateRewardModel(
+      std::shared_ptr<model::SequenceClassifier> model, TrainerOptions options,
+      std::shared_ptr<GradientAllReducer> all_reducer = nullptr);
+  // LoadSequenceClassifier(dir) (a causal-LM checkpoint gets a fresh score head), then
+  // CreateRewardModel.
+  static absl::StatusOr<std::unique_ptr<PolicyTrainer>> LoadRewardModel(
+      const std::filesystem::path& dir, TrainerOptions options,
+      std::shared_ptr<GradientAllReducer> all_reducer = nullptr);
+
   // Takes `model` (with a value head for PPO) and builds AdamW over all its parameters.
   static absl::StatusOr<std::unique_ptr<PolicyTrainer>> Create(
       std::shared_ptr<model::CausalLm> model, TrainerOptions options,
@@ -94,8 +107,8 @@ class PolicyTrainer {
   absl::StatusOr<TrainStats> TrainPolicyGradient(const PolicyGradientInputs& inputs,
                                                  const AlgorithmConfig& config);
 
-  // DPO family (with reference logprobs), SimPO or ORPO (reference-free), num_minibatches
-  // optimizer steps. Stats: loss, reward_accuracy, reward_margin, chosen_rewards,
+  // DPO family (with reference logprobs), SimPO or ORPO (reference-free), or the
+  // Bradley-Terry reward-model loss (a reward-model trainer), num_minibatches optimizer steps. Stats: loss, reward_accuracy, reward_margin, chosen_rewards,
   // rejected_rewards, grad_norm, steps.
   absl::StatusOr<TrainStats> TrainPreference(const PreferenceInputs& inputs,
                                              const AlgorithmConfig& config);
@@ -117,12 +130,18 @@ class PolicyTrainer {
   std::vector<std::pair<std::string, torch::Tensor>> NamedWeights(bool include_value_head) const;
 
   int64_t policy_version() const { return policy_version_; }
-  model::CausalLm& model() { return *model_; }
+  bool is_reward_model() const { return classifier_ != nullptr; }
+  model::CausalLm& model() { return *model_; }  // policy trainers only
   const TrainerOptions& options() const { return options_; }
 
  private:
-  PolicyTrainer(std::shared_ptr<model::CausalLm> model, TrainerOptions options,
+  PolicyTrainer(std::shared_ptr<model::CausalLm> model,
+                std::shared_ptr<model::SequenceClassifier> classifier, TrainerOptions options,
                 std::shared_ptr<GradientAllReducer> all_reducer);
+  static absl::Status CheckOptions(const TrainerOptions& options);
+  absl::Status RequirePolicy(const char* what) const;
+  absl::StatusOr<TrainStats> TrainRewardModelImpl(const PreferenceInputs& inputs,
+                                                  const AlgorithmConfig& config);
 
   // All-reduce, clip, AdamW step, zero grads, ++policy_version. Returns the grad norm.
   absl::StatusOr<double> OptimizerStep(const AlgorithmConfig& config);
@@ -134,7 +153,8 @@ class PolicyTrainer {
   absl::StatusOr<TrainStats> TrainSftImpl(const SequenceBatch& batch,
                                           const AlgorithmConfig& config);
 
-  std::shared_ptr<model::CausalLm> model_;
+  std::shared_ptr<model::CausalLm> model_;                  // a policy trainer, or
+  std::shared_ptr<model::SequenceClassifier> classifier_;  // a reward-model trainer
   TrainerOptions options_;
   std::shared_ptr<GradientAllReducer> all_reducer_;
   std::vector<std::pair<std::string, torch::Tensor>> parameters_;  // named_parameters order

@@ -95,7 +95,11 @@ absl::Status PolicyTrainer::SaveCheckpoint(const fs::path& dir) {
     if (options_.tokenizer_dir && HasTokenizerFiles(*options_.tokenizer_dir)) {
       save_options.tokenizer_dir = options_.tokenizer_dir;  // else: a model without tokenizer
     }
-    if (auto s = model::SavePretrained(*model_, staging, save_options); !s.ok()) return s;
+    if (auto s = model_ ? model::SavePretrained(*model_, staging, save_options)
+                        : model::SavePretrained(*classifier_, staging, save_options);
+        !s.ok()) {
+      return s;
+    }
 
     std::vector<torch::Tensor> storage;
     std::vector<io::TensorView> views;
@@ -129,7 +133,8 @@ absl::Status PolicyTrainer::SaveCheckpoint(const fs::path& dir) {
     const OptimizerOptions& o = options_.optimizer;
     nlohmann::json state = {{"format", kFormat},
                             {"policy_version", policy_version_},
-                            {"value_head", model_->has_value_head()},
+                            {"value_head", model_ != nullptr && model_->has_value_head()},
+                            {"reward_model", classifier_ != nullptr},
                             {"optimizer",
                              {{"type", "adamw"},
                               {"learning_rate", o.learning_rate},
@@ -168,12 +173,21 @@ absl::Status PolicyTrainer::LoadCheckpoint(const fs::path& dir) {
   }
   return model::CatchTorchErrors("LoadCheckpoint", [&]() -> absl::Status {
     model::LoadOptions load;
-    load.value_head = model_->has_value_head();
-    load.dtype = model_->dtype();
-    load.device = model_->device();
-    auto loaded = model::LoadCausalLm(dir, load);
-    if (!loaded.ok()) return loaded.status();
-    auto loaded_params = (*loaded)->named_parameters(/*recurse=*/true);
+    const bool value_head = model_ != nullptr && model_->has_value_head();
+    load.value_head = value_head;
+    load.dtype = model_ ? model_->dtype() : classifier_->dtype();
+    load.device = model_ ? model_->device() : classifier_->device();
+    std::shared_ptr<model::DecoderModel> loaded;
+    if (model_) {
+      auto lm = model::LoadCausalLm(dir, load);
+      if (!lm.ok()) return lm.status();
+      loaded = *lm;
+    } else {
+      auto classifier = model::LoadSequenceClassifier(dir, load);
+      if (!classifier.ok()) return classifier.status();
+      loaded = *classifier;
+    }
+    auto loaded_params = loaded->named_parameters(/*recurse=*/true);
     for (const auto& [name, param] : parameters_) {
       const torch::Tensor* source = loaded_params.find(name);
       if (source == nullptr || !source->sizes().equals(param.sizes())) {
@@ -182,8 +196,8 @@ absl::Status PolicyTrainer::LoadCheckpoint(const fs::path& dir) {
                          " is missing or has another shape than the policy's"));
       }
     }
-    for (const std::string& warning : (*loaded)->load_warnings()) {
-      if (!initial && warning.find("v_head") != std::string::npos && model_->has_value_head()) {
+    for (const std::string& warning : loaded->load_warnings()) {
+      if (!initial && warning.find("v_head") != std::string::npos && value_head) {
         return absl::InvalidArgumentError(
             absl::StrCat(dir.string(), ": the checkpoint has no value head: ", warning));
       }

@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/algo/dpo.h"
 #include "common/algo/orpo.h"
+#include "common/algo/reward_model.h"
 #include "common/algo/sft.h"
 #include "common/algo/simpo.h"
 #include "common/model/token_logprobs.h"
@@ -35,8 +36,62 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPreference(const PreferenceInputs
     return absl::InvalidArgumentError(absl::StrCat("algorithm \"", config.algorithm_name,
                                                    "\" does not train on a preference batch"));
   }
+  if (config.algorithm == Algorithm::kRewardModel) {
+    if (classifier_ == nullptr) {
+      return absl::FailedPreconditionError(
+          "algorithm \"reward_model\" needs a reward-model trainer (a sequence-classification "
+          "model), this trainer holds a policy");
+    }
+    return model::CatchTorchErrors("TrainRewardModel",
+                                   [&] { return TrainRewardModelImpl(inputs, config); });
+  }
+  if (auto s = RequirePolicy("TrainPreference"); !s.ok()) return s;
   return model::CatchTorchErrors("TrainPreference",
                                  [&] { return TrainPreferenceImpl(inputs, config); });
+}
+
+// Bradley-Terry: score(prompt + chosen) vs score(prompt + rejected), TRL RewardTrainer.
+absl::StatusOr<TrainStats> PolicyTrainer::TrainRewardModelImpl(const PreferenceInputs& inputs,
+                                                               const AlgorithmConfig& config) {
+  const int64_t pairs = inputs.chosen.size();
+  if (pairs != inputs.rejected.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("preference batch has ", pairs, " chosen but ",
+                                                   inputs.rejected.size(), " rejected sequences"));
+  }
+  SequenceBatch both = inputs.chosen;
+  both.prompts.insert(both.prompts.end(), inputs.rejected.prompts.begin(),
+                      inputs.rejected.prompts.end());
+  both.responses.insert(both.responses.end(), inputs.rejected.responses.begin(),
+                        inputs.rejected.responses.end());
+  auto padded = BuildPaddedBatch(both, classifier_->config().vocab_size, options_.pad_token_id);
+  if (!padded.ok()) return padded.status();
+  ApplyLearningRate(config);
+  const torch::Device device = classifier_->device();
+  StatsAccumulator stats;
+  for (int64_t epoch = 0; epoch < config.ppo_epochs; ++epoch) {
+    for (const auto& pair_rows : SplitRows(pairs, config.num_minibatches)) {
+      const int64_t b = static_cast<int64_t>(pair_rows.size());
+      std::vector<int64_t> rows = pair_rows;
+      for (int64_t r : pair_rows) rows.push_back(r + pairs);
+      PaddedBatch mb = SelectRows(*padded, rows);
+      const torch::Tensor scores =
+          classifier_->ScoreUnchecked(mb.input_ids.to(device), mb.attention_mask.to(device))
+              .select(1, 0);
+      auto result = algo::RewardModelLoss(scores.slice(0, 0, b), scores.slice(0, b));
+      if (!result.ok()) return result.status();
+      result->loss.backward();
+      auto grad_norm = OptimizerStep(config);
+      if (!grad_norm.ok()) return grad_norm.status();
+      stats.Add("loss", result->loss);
+      stats.Add("reward_accuracy", result->accuracy);
+      stats.Add("reward_margin", result->margin);
+      stats.Add("chosen_rewards", result->chosen_mean);
+      stats.Add("rejected_rewards", result->rejected_mean);
+      stats.Add("grad_norm", *grad_norm);
+      stats.CountStep();
+    }
+  }
+  return stats.Finish();
 }
 
 absl::StatusOr<TrainStats> PolicyTrainer::TrainPreferenceImpl(const PreferenceInputs& inputs,
@@ -169,6 +224,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainSft(const SequenceBatch& batch,
     return absl::InvalidArgumentError(
         absl::StrCat("algorithm \"", config.algorithm_name, "\" does not train on an SFT batch"));
   }
+  if (auto s = RequirePolicy("TrainSft"); !s.ok()) return s;
   return model::CatchTorchErrors("TrainSft", [&] { return TrainSftImpl(batch, config); });
 }
 

@@ -14,7 +14,7 @@
 int main(int argc, char** argv) {
   rlhf::server::BlockTerminationSignals();
   std::string model_dir;
-  bool value_head = true;
+  bool value_head = true, reward_model = false;
   rlhf::train::TrainerOptions trainer_options;
   rlhf::train::OptimizerOptions& optimizer = trainer_options.optimizer;
   rlhf::cli::FlagSet flags(
@@ -24,6 +24,9 @@ int main(int argc, char** argv) {
   flags.String("model", &model_dir, "initial policy directory", /*required=*/true);
   flags.Bool("value-head", &value_head,
              "attach a value head (PPO's critic); --value-head=false for none");
+  flags.Bool("reward-model", &reward_model,
+             "train a reward model (sequence classifier; jobs with algorithm reward_model) "
+             "instead of a policy");
   flags.Float("lr", &optimizer.learning_rate, "AdamW learning rate");
   flags.Float("beta1", &optimizer.beta1, "AdamW beta1");
   flags.Float("beta2", &optimizer.beta2, "AdamW beta2");
@@ -45,7 +48,10 @@ int main(int argc, char** argv) {
            },
        .describe_load = [&] { return "loading " + model_dir; },
        .load = [&]() -> absl::Status {
-         auto trainer = rlhf::train::PolicyTrainer::Load(model_dir, value_head, trainer_options);
+         auto trainer =
+             reward_model
+                 ? rlhf::train::PolicyTrainer::LoadRewardModel(model_dir, trainer_options)
+                 : rlhf::train::PolicyTrainer::Load(model_dir, value_head, trainer_options);
          if (!trainer.ok()) return trainer.status();
          service->SetCore(std::make_shared<rlhf::actor::ActorCore>(std::move(*trainer)));
          return absl::OkStatus();

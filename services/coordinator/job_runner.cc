@@ -665,7 +665,7 @@ absl::Status JobLoop::Run() {
 
 bool IsRunnableAlgorithm(const std::string& algorithm) {
   return IsOnline(algorithm) || algorithm == "sft" || algorithm == "dpo" || algorithm == "ipo" ||
-         algorithm == "simpo" || algorithm == "orpo";
+         algorithm == "simpo" || algorithm == "orpo" || algorithm == "reward_model";
 }
 
 absl::Status RunJob(const v1::Job& job, ServiceClients& clients, const RunHooks& hooks,

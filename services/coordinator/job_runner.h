@@ -6,7 +6,8 @@
 //     reference.LogProbs, reward.Score, actor.Evaluate -> rewards / advantages here
 //     (common/algo) -> actor.Train -> actor->rollout weight sync -> metrics, KL controller,
 //     checkpoint every k iterations;
-//   offline (sft, dpo, ipo, simpo, orpo): dataset batches -> reference log-probs (DPO/IPO)
+//   offline (sft, dpo, ipo, simpo, orpo, reward_model): dataset batches -> reference
+//     log-probs (DPO/IPO)
 //     -> actor.Train -> metrics, checkpoints.
 //
 // Checkpoints are directories <checkpoint.dir>/iter-NNNNNN, made atomically (staging
@@ -26,8 +27,7 @@
 
 namespace rlhf::coordinator {
 
-// Algorithms RunJob can train (JobSpec accepts more: kto and reward_model are not yet
-// wired to a trainer).
+// Algorithms RunJob can train (JobSpec accepts more: kto is not yet wired to a trainer).
 bool IsRunnableAlgorithm(const std::string& algorithm);
 
 struct IterationReport {

@@ -93,7 +93,11 @@ absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(const v1::Jo
   trainer_options.optimizer.eps = opt.adam_epsilon();
   trainer_options.optimizer.weight_decay = opt.weight_decay();
   trainer_options.optimizer.max_grad_norm = opt.grad_clip();
-  auto trainer = train::PolicyTrainer::Load(spec.models().policy_dir(), ppo, trainer_options);
+  // reward_model trains a sequence classifier initialised from the policy directory.
+  auto trainer =
+      spec.algorithm() == "reward_model"
+          ? train::PolicyTrainer::LoadRewardModel(spec.models().policy_dir(), trainer_options)
+          : train::PolicyTrainer::Load(spec.models().policy_dir(), ppo, trainer_options);
   if (!trainer.ok()) return trainer.status();
 
   auto reference = model::LoadCausalLm(spec.models().reference_dir());

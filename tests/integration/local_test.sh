@@ -40,7 +40,8 @@ EOF
 for spec in "ppo ppo $work/prompts.jsonl" "grpo grpo $work/prompts.jsonl" \
   "rloo rloo $work/prompts.jsonl" "reinforce_pp reinforce_pp $work/prompts.jsonl" \
   "sft sft $work/sft.jsonl" "dpo dpo $PWD/examples/data/preference.jsonl" \
-  "simpo simpo $PWD/examples/data/preference.jsonl"; do
+  "simpo simpo $PWD/examples/data/preference.jsonl" \
+  "reward_model reward_model $PWD/examples/data/preference.jsonl"; do
   set -- $spec
   extra=', "reward": {"kind": "regex", "pattern": "[a-z]"}'
   [ "$1" = grpo ] && extra=', "reward": {"kind": "length", "target_length": 4}, "generation": {"max_prompt_tokens": 16, "max_response_tokens": 6, "samples_per_prompt": 2}'
