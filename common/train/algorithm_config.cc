@@ -28,6 +28,7 @@ const std::map<std::string, std::pair<Algorithm, algo::DpoLossType>>& Algorithms
       {"orpo", {Algorithm::kOrpo, DpoLossType::kSigmoid}},
       {"sft", {Algorithm::kSft, DpoLossType::kSigmoid}},
       {"reward_model", {Algorithm::kRewardModel, DpoLossType::kSigmoid}},
+      {"kto", {Algorithm::kKto, DpoLossType::kSigmoid}},
   };
   return *kNames;
 }
@@ -141,6 +142,8 @@ BatchKind BatchKindOf(Algorithm algorithm) {
       return BatchKind::kPreference;
     case Algorithm::kSft:
       return BatchKind::kSft;
+    case Algorithm::kKto:
+      return BatchKind::kUnpaired;
   }
   return BatchKind::kSft;
 }
@@ -196,6 +199,8 @@ absl::StatusOr<AlgorithmConfig> ParseAlgorithmConfig(std::string_view text) {
            ReadNumber(root, "label_smoothing", &config.label_smoothing),
            ReadBool(root, "reference_free", &config.reference_free),
            ReadNumber(root, "simpo_gamma", &config.simpo_gamma),
+           ReadNumber(root, "desirable_weight", &config.kto_desirable_weight),
+           ReadNumber(root, "undesirable_weight", &config.kto_undesirable_weight),
        }) {
     if (!s.ok()) return s;
   }
@@ -212,9 +217,14 @@ absl::StatusOr<AlgorithmConfig> ParseAlgorithmConfig(std::string_view text) {
   }
   if (!(config.beta > 0) && config.algorithm != Algorithm::kSft &&
       config.algorithm != Algorithm::kRewardModel) {
-    if (BatchKindOf(config.algorithm) == BatchKind::kPreference) {
+    if (BatchKindOf(config.algorithm) == BatchKind::kPreference ||
+        config.algorithm == Algorithm::kKto) {
       return absl::InvalidArgumentError("algorithm_config_json: \"beta\" must be > 0");
     }
+  }
+  if (!(config.kto_desirable_weight > 0) || !(config.kto_undesirable_weight > 0)) {
+    return absl::InvalidArgumentError(
+        "algorithm_config_json: \"desirable_weight\" and \"undesirable_weight\" must be > 0");
   }
   if (config.label_smoothing < 0 || config.label_smoothing >= 0.5) {
     return absl::InvalidArgumentError(

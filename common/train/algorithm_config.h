@@ -33,9 +33,10 @@ enum class Algorithm {
   kOrpo,  // preference (DPO family by dpo_loss_type)
   kSft,
   kRewardModel,  // Bradley-Terry on preference batches (a sequence-classification model)
+  kKto,          // unpaired batches
 };
 
-enum class BatchKind { kPolicyGradient, kPreference, kSft };
+enum class BatchKind { kPolicyGradient, kPreference, kSft, kUnpaired };
 BatchKind BatchKindOf(Algorithm algorithm);
 std::string_view AlgorithmName(Algorithm algorithm);
 
@@ -66,6 +67,8 @@ struct AlgorithmConfig {
   double label_smoothing = 0.0;
   bool reference_free = false;
   double simpo_gamma = 0.5;
+  double kto_desirable_weight = 1.0;  // KTO lambda_D ("desirable_weight")
+  double kto_undesirable_weight = 1.0;  // KTO lambda_U ("undesirable_weight")
 };
 
 // InvalidArgument naming the key: not JSON / not an object, missing or unknown algorithm,

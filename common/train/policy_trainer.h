@@ -70,6 +70,14 @@ struct PreferenceInputs {
   torch::Tensor ref_chosen_logprobs, ref_rejected_logprobs;  // [B] summed; DPO family only
 };
 
+struct UnpairedInputs {
+  SequenceBatch batch;                 // prompt + completion rows
+  std::vector<bool> desirable;         // one label per row
+  torch::Tensor ref_logprobs;          // [B] summed over response tokens
+  SequenceBatch kl_batch;              // mismatched pairs, same row count
+  torch::Tensor ref_kl_logprobs;       // [B]
+};
+
 using TrainStats = std::map<std::string, double>;
 
 class PolicyTrainer {
@@ -113,6 +121,11 @@ class PolicyTrainer {
   absl::StatusOr<TrainStats> TrainPreference(const PreferenceInputs& inputs,
                                              const AlgorithmConfig& config);
 
+  // KTO (TRL KTOTrainer, loss_type "kto"): summed response logprobs of `batch` and of the
+  // mismatched `kl_batch` against the reference's. Stats: loss, kl (the reference point),
+  // chosen_rewards, rejected_rewards, grad_norm, steps.
+  absl::StatusOr<TrainStats> TrainKto(const UnpairedInputs& inputs, const AlgorithmConfig& config);
+
   // Masked next-token NLL over response tokens. Stats: loss, num_tokens, grad_norm, steps.
   absl::StatusOr<TrainStats> TrainSft(const SequenceBatch& batch, const AlgorithmConfig& config);
 
@@ -150,6 +163,8 @@ class PolicyTrainer {
                                                      const AlgorithmConfig& config);
   absl::StatusOr<TrainStats> TrainPreferenceImpl(const PreferenceInputs& inputs,
                                                  const AlgorithmConfig& config);
+  absl::StatusOr<TrainStats> TrainKtoImpl(const UnpairedInputs& inputs,
+                                          const AlgorithmConfig& config);
   absl::StatusOr<TrainStats> TrainSftImpl(const SequenceBatch& batch,
                                           const AlgorithmConfig& config);
 

@@ -2,6 +2,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/algo/dpo.h"
+#include "common/algo/kto.h"
+#include "common/algo/masked.h"
 #include "common/algo/orpo.h"
 #include "common/algo/reward_model.h"
 #include "common/algo/sft.h"
@@ -211,6 +213,81 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPreferenceImpl(const PreferenceIn
       stats.Add("reward_margin", margin);
       stats.Add("chosen_rewards", chosen_rewards);
       stats.Add("rejected_rewards", rejected_rewards);
+      stats.Add("grad_norm", *grad_norm);
+      stats.CountStep();
+    }
+  }
+  return stats.Finish();
+}
+
+absl::StatusOr<TrainStats> PolicyTrainer::TrainKto(const UnpairedInputs& inputs,
+                                                   const AlgorithmConfig& config) {
+  if (config.algorithm != Algorithm::kKto) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "algorithm \"", config.algorithm_name, "\" does not train on an unpaired batch"));
+  }
+  if (auto s = RequirePolicy("TrainKto"); !s.ok()) return s;
+  return model::CatchTorchErrors("TrainKto", [&] { return TrainKtoImpl(inputs, config); });
+}
+
+absl::StatusOr<TrainStats> PolicyTrainer::TrainKtoImpl(const UnpairedInputs& inputs,
+                                                       const AlgorithmConfig& config) {
+  const int64_t rows = inputs.batch.size();
+  if (inputs.kl_batch.size() != rows || static_cast<int64_t>(inputs.desirable.size()) != rows) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unpaired batch: ", rows, " rows but ", inputs.kl_batch.size(), " KL rows and ",
+        inputs.desirable.size(), " labels"));
+  }
+  if (auto s = CheckSequenceLogprobs(inputs.ref_logprobs, rows, "ref_logprobs"); !s.ok()) return s;
+  if (auto s = CheckSequenceLogprobs(inputs.ref_kl_logprobs, rows, "ref_kl_logprobs"); !s.ok()) {
+    return s;
+  }
+  SequenceBatch both = inputs.batch;  // rows, then their KL rows
+  both.prompts.insert(both.prompts.end(), inputs.kl_batch.prompts.begin(),
+                      inputs.kl_batch.prompts.end());
+  both.responses.insert(both.responses.end(), inputs.kl_batch.responses.begin(),
+                        inputs.kl_batch.responses.end());
+  auto padded = BuildPaddedBatch(both, model_->config().vocab_size, options_.pad_token_id);
+  if (!padded.ok()) return padded.status();
+  ApplyLearningRate(config);
+  const torch::Device device = model_->device();
+  const torch::Tensor ref = inputs.ref_logprobs.to(torch::kFloat32);
+  const torch::Tensor ref_kl = inputs.ref_kl_logprobs.to(torch::kFloat32);
+  std::vector<uint8_t> labels(inputs.desirable.begin(), inputs.desirable.end());
+  const torch::Tensor desirable =
+      torch::tensor(std::vector<int64_t>(labels.begin(), labels.end())).to(torch::kBool);
+  StatsAccumulator stats;
+  for (int64_t epoch = 0; epoch < config.ppo_epochs; ++epoch) {
+    for (const auto& part : SplitRows(rows, config.num_minibatches)) {
+      const int64_t b = static_cast<int64_t>(part.size());
+      std::vector<int64_t> selected = part;
+      for (int64_t r : part) selected.push_back(r + rows);
+      PaddedBatch mb = SelectRows(*padded, selected);
+      model::TokenLogprobsOptions options;
+      options.chunk_tokens = options_.chunk_tokens;
+      options.compute_entropy = false;
+      auto out = model::ComputeTokenLogprobs(*model_, mb.input_ids.to(device),
+                                             mb.attention_mask.to(device), options);
+      if (!out.ok()) return out.status();
+      const torch::Tensor sums = algo::MaskedRowSum(out->logprobs, mb.response_mask.to(device));
+      const torch::Tensor index = torch::tensor(part, torch::kInt64);
+      algo::KtoInputs kto{.policy_logps = sums.slice(0, 0, b),
+                          .ref_logps = ref.index_select(0, index).to(device),
+                          .desirable = desirable.index_select(0, index).to(device),
+                          .policy_kl_logps = sums.slice(0, b).detach(),
+                          .ref_kl_logps = ref_kl.index_select(0, index).to(device)};
+      auto result = algo::KtoLoss(kto, {.beta = config.beta,
+                                        .desirable_weight = config.kto_desirable_weight,
+                                        .undesirable_weight = config.kto_undesirable_weight});
+      if (!result.ok()) return result.status();
+      if (!result->loss.requires_grad()) continue;  // no response tokens in this minibatch
+      result->loss.backward();
+      auto grad_norm = OptimizerStep(config);
+      if (!grad_norm.ok()) return grad_norm.status();
+      stats.Add("loss", result->loss);
+      stats.Add("kl", result->kl);
+      stats.Add("chosen_rewards", result->chosen_reward_mean);
+      stats.Add("rejected_rewards", result->rejected_reward_mean);
       stats.Add("grad_norm", *grad_norm);
       stats.CountStep();
     }

@@ -133,9 +133,30 @@ absl::Status ActorCore::Train(const v1::TrainRequest& request, v1::TrainResponse
       stats = trainer_->TrainSft(*batch, *config);
       break;
     }
+    case v1::TrainRequest::kUnpaired: {
+      const v1::UnpairedBatch& data = request.unpaired();
+      train::UnpairedInputs inputs;
+      auto batch = SequenceBatchFromProto(data.batch(), "unpaired.batch");
+      if (!batch.ok()) return batch.status();
+      auto kl_batch = SequenceBatchFromProto(data.kl_batch(), "unpaired.kl_batch");
+      if (!kl_batch.ok()) return kl_batch.status();
+      inputs.batch = std::move(*batch);
+      inputs.kl_batch = std::move(*kl_batch);
+      inputs.desirable.assign(data.desirable().begin(), data.desirable().end());
+      auto ref = OptionalTensor(data.has_ref_logprobs(), data.ref_logprobs(), "ref_logprobs");
+      if (!ref.ok()) return ref.status();
+      auto ref_kl =
+          OptionalTensor(data.has_ref_kl_logprobs(), data.ref_kl_logprobs(), "ref_kl_logprobs");
+      if (!ref_kl.ok()) return ref_kl.status();
+      inputs.ref_logprobs = *ref;
+      inputs.ref_kl_logprobs = *ref_kl;
+      std::lock_guard<std::mutex> lock(mutex_);
+      stats = trainer_->TrainKto(inputs, *config);
+      break;
+    }
     case v1::TrainRequest::DATA_NOT_SET:
       return absl::InvalidArgumentError(
-          "TrainRequest has no data (set policy_gradient, preference or sft)");
+          "TrainRequest has no data (set policy_gradient, preference, sft or unpaired)");
   }
   if (!stats.ok()) return stats.status();
   for (const auto& [name, value] : *stats) (*response->mutable_stats())[name] = value;

@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "common/algo/grpo.h"
 #include "common/algo/kl.h"
+#include "common/algo/kto.h"
 #include "common/algo/ppo.h"
 #include "common/io/atomic_file.h"
 #include "common/jobs/dataset.h"
@@ -54,6 +55,7 @@ absl::Status Annotate(const absl::Status& status, absl::string_view stage) {
 struct TokenizedExample {
   std::vector<int64_t> prompt, completion, chosen, rejected;
   std::string prompt_text, reference;
+  bool desirable = false;  // KTO label
 };
 
 class DataStream {
@@ -105,6 +107,8 @@ class JobLoop {
   absl::Status Restore();
   absl::Status OnlineIteration(int64_t iteration, std::map<std::string, double>* metrics);
   absl::Status OfflineStep(int64_t iteration, std::map<std::string, double>* metrics);
+  // reference.LogProbs of `batch`, summed per row into `out` (F32 [B]).
+  absl::Status ReferenceSums(const v1::SequenceBatch& batch, v1::TensorProto* out);
   absl::Status WriteCheckpoint(int64_t iteration, std::string* path);
   absl::Status Sync(std::map<std::string, double>* metrics);
   std::string ConfigJson(int64_t rows) const;
@@ -194,7 +198,9 @@ absl::Status JobLoop::LoadData() {
     t.prompt = std::move(*prompt);
     t.prompt_text = example.prompt;
     t.reference = example.reference;
-    if (*format == jobs::DatasetFormat::kPromptCompletion) {
+    t.desirable = example.label;
+    if (*format == jobs::DatasetFormat::kPromptCompletion ||
+        *format == jobs::DatasetFormat::kUnpairedPreference) {
       RLHF_RETURN_IF_ERROR(encode_response(example.completion, example.line, &t.completion));
     } else if (*format == jobs::DatasetFormat::kPreference) {
       RLHF_RETURN_IF_ERROR(encode_response(example.chosen, example.line, &t.chosen));
@@ -290,6 +296,8 @@ std::string JobLoop::ConfigJson(int64_t rows) const {
     config["beta"] = algorithm == "orpo" ? p.orpo_lambda() : p.beta();
     config["label_smoothing"] = p.label_smoothing();
     config["simpo_gamma"] = p.simpo_gamma();
+    config["desirable_weight"] = p.kto_desirable_weight();
+    config["undesirable_weight"] = p.kto_undesirable_weight();
     config["temperature"] = 1.0;
   }
   return config.dump();
@@ -552,7 +560,7 @@ absl::Status JobLoop::OfflineStep(int64_t /*iteration*/, std::map<std::string, d
     for (const TokenizedExample* e : batch) completions.push_back(e->completion);
     rpc::TokensToProto(prompts, train.mutable_sft()->mutable_prompts());
     rpc::TokensToProto(completions, train.mutable_sft()->mutable_responses());
-  } else {
+  } else if (spec_.algorithm() != "kto") {
     Rows chosen, rejected;
     for (const TokenizedExample* e : batch) {
       chosen.push_back(e->chosen);
@@ -565,27 +573,28 @@ absl::Status JobLoop::OfflineStep(int64_t /*iteration*/, std::map<std::string, d
     rpc::TokensToProto(rejected, pref->mutable_rejected()->mutable_responses());
     if (spec_.algorithm() == "dpo" || spec_.algorithm() == "ipo") {
       const auto stage = Clock::now();
-      for (auto [side, responses, out] :
-           {std::tuple{pref->chosen(), &chosen, pref->mutable_ref_chosen_logprobs()},
-            std::tuple{pref->rejected(), &rejected, pref->mutable_ref_rejected_logprobs()}}) {
-        v1::LogProbsRequest request;
-        *request.mutable_batch() = side;
-        v1::LogProbsResponse response;
-        RLHF_RETURN_IF_ERROR(Annotate(clients_.LogProbs(request, &response), "reference"));
-        int64_t tokens = 0;
-        std::vector<int64_t> lengths;
-        for (const auto& r : *responses) {
-          lengths.push_back(static_cast<int64_t>(r.size()));
-          tokens += lengths.back();
-        }
-        auto flat = FlatTensor(response.logprobs(), tokens, "reference: logprobs");
-        if (!flat.ok()) return flat.status();
-        int64_t width = 1;
-        for (int64_t l : lengths) width = std::max(width, l);
-        SetTensor(ToGrid(*flat, lengths, width).sum(1), out);
-      }
+      RLHF_RETURN_IF_ERROR(ReferenceSums(pref->chosen(), pref->mutable_ref_chosen_logprobs()));
+      RLHF_RETURN_IF_ERROR(ReferenceSums(pref->rejected(), pref->mutable_ref_rejected_logprobs()));
       (*metrics)["time_reference_seconds"] = Seconds(stage);
     }
+  } else if (spec_.algorithm() == "kto") {
+    // KL rows pair completion index[i] with prompt i (TRL _get_kl_dataset's rotation).
+    Rows completions, kl_completions;
+    v1::UnpairedBatch* unpaired = train.mutable_unpaired();
+    for (const TokenizedExample* e : batch) {
+      completions.push_back(e->completion);
+      unpaired->add_desirable(e->desirable);
+    }
+    const torch::Tensor index = algo::KtoKlCompletionIndex(rows);
+    for (int64_t i = 0; i < rows; ++i) kl_completions.push_back(completions[index[i].item<int64_t>()]);
+    rpc::TokensToProto(prompts, unpaired->mutable_batch()->mutable_prompts());
+    rpc::TokensToProto(completions, unpaired->mutable_batch()->mutable_responses());
+    rpc::TokensToProto(prompts, unpaired->mutable_kl_batch()->mutable_prompts());
+    rpc::TokensToProto(kl_completions, unpaired->mutable_kl_batch()->mutable_responses());
+    const auto stage = Clock::now();
+    RLHF_RETURN_IF_ERROR(ReferenceSums(unpaired->batch(), unpaired->mutable_ref_logprobs()));
+    RLHF_RETURN_IF_ERROR(ReferenceSums(unpaired->kl_batch(), unpaired->mutable_ref_kl_logprobs()));
+    (*metrics)["time_reference_seconds"] = Seconds(stage);
   }
   v1::TrainResponse trained;
   const auto stage = Clock::now();
@@ -596,6 +605,26 @@ absl::Status JobLoop::OfflineStep(int64_t /*iteration*/, std::map<std::string, d
   (*metrics)["policy_version"] = static_cast<double>(policy_version_);
   (*metrics)["epoch"] = static_cast<double>(data_->cursor()) / static_cast<double>(data_->size());
   (*metrics)["time_iteration_seconds"] = Seconds(start);
+  return absl::OkStatus();
+}
+
+absl::Status JobLoop::ReferenceSums(const v1::SequenceBatch& batch, v1::TensorProto* out) {
+  v1::LogProbsRequest request;
+  *request.mutable_batch() = batch;
+  v1::LogProbsResponse response;
+  RLHF_RETURN_IF_ERROR(Annotate(clients_.LogProbs(request, &response), "reference"));
+  auto responses = rpc::TokensFromProto(batch.responses());
+  if (!responses.ok()) return responses.status();
+  int64_t tokens = 0, width = 1;
+  std::vector<int64_t> lengths;
+  for (const auto& r : *responses) {
+    lengths.push_back(static_cast<int64_t>(r.size()));
+    tokens += lengths.back();
+    width = std::max(width, lengths.back());
+  }
+  auto flat = FlatTensor(response.logprobs(), tokens, "reference: logprobs");
+  if (!flat.ok()) return flat.status();
+  SetTensor(ToGrid(*flat, lengths, width).sum(1), out);
   return absl::OkStatus();
 }
 
@@ -665,7 +694,8 @@ absl::Status JobLoop::Run() {
 
 bool IsRunnableAlgorithm(const std::string& algorithm) {
   return IsOnline(algorithm) || algorithm == "sft" || algorithm == "dpo" || algorithm == "ipo" ||
-         algorithm == "simpo" || algorithm == "orpo" || algorithm == "reward_model";
+         algorithm == "simpo" || algorithm == "orpo" || algorithm == "reward_model" ||
+         algorithm == "kto";
 }
 
 absl::Status RunJob(const v1::Job& job, ServiceClients& clients, const RunHooks& hooks,

@@ -6,8 +6,8 @@
 //     reference.LogProbs, reward.Score, actor.Evaluate -> rewards / advantages here
 //     (common/algo) -> actor.Train -> actor->rollout weight sync -> metrics, KL controller,
 //     checkpoint every k iterations;
-//   offline (sft, dpo, ipo, simpo, orpo, reward_model): dataset batches -> reference
-//     log-probs (DPO/IPO)
+//   offline (sft, dpo, ipo, simpo, orpo, kto, reward_model): dataset batches -> reference
+//     log-probs (DPO/IPO/KTO)
 //     -> actor.Train -> metrics, checkpoints.
 //
 // Checkpoints are directories <checkpoint.dir>/iter-NNNNNN, made atomically (staging
@@ -27,7 +27,7 @@
 
 namespace rlhf::coordinator {
 
-// Algorithms RunJob can train (JobSpec accepts more: kto is not yet wired to a trainer).
+// Algorithms RunJob can train: every JobSpec algorithm.
 bool IsRunnableAlgorithm(const std::string& algorithm);
 
 struct IterationReport {

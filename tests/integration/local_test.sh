@@ -25,7 +25,8 @@ printf '%s\n' '{"prompt": "hello world", "reference": "yes"}' '{"prompt": "the q
   '{"prompt": "once upon a time"}' '{"prompt": "a b c"}' >"$work/prompts.jsonl"
 printf '%s\n' '{"prompt": "hi", "completion": " there"}' '{"prompt": "1 2", "completion": " 3 4"}' \
   >"$work/sft.jsonl"
-printf '%s\n' '{"prompt": "hi", "completion": " there", "label": true}' >"$work/kto.jsonl"
+printf '%s\n' '{"prompt": "hi", "completion": " there", "label": true}' \
+  '{"prompt": "1 2", "completion": " 5 5", "label": false}' >"$work/kto.jsonl"
 # job NAME ALGORITHM DATA EXTRA_JSON
 job() {
   cat >"$work/$1.json" <<EOF
@@ -41,7 +42,7 @@ for spec in "ppo ppo $work/prompts.jsonl" "grpo grpo $work/prompts.jsonl" \
   "rloo rloo $work/prompts.jsonl" "reinforce_pp reinforce_pp $work/prompts.jsonl" \
   "sft sft $work/sft.jsonl" "dpo dpo $PWD/examples/data/preference.jsonl" \
   "simpo simpo $PWD/examples/data/preference.jsonl" \
-  "reward_model reward_model $PWD/examples/data/preference.jsonl"; do
+  "reward_model reward_model $PWD/examples/data/preference.jsonl" "kto kto $work/kto.jsonl"; do
   set -- $spec
   extra=', "reward": {"kind": "regex", "pattern": "[a-z]"}'
   [ "$1" = grpo ] && extra=', "reward": {"kind": "length", "target_length": 4}, "generation": {"max_prompt_tokens": 16, "max_response_tokens": 6, "samples_per_prompt": 2}'
@@ -63,8 +64,11 @@ expect "invalid field with its path" 2 "optimizer.learning_rate: must be > 0" --
   "$rlhf" local "$work/negative.json"
 sed "s#\"runtime\"#\"endpoints\": {\"actor\": \"x:1\"}, \"runtime\"#" "$work/ppo.json" >"$work/endpoints.json"
 expect "endpoints are refused by local" 2 "endpoints" -- "$rlhf" local "$work/endpoints.json"
-expect "kto is refused before any work" 2 "algorithm: 'kto'" -- \
-  "$rlhf" local "$(job kto kto "$work/kto.jsonl" "")"
+sed 's/"seed": 3/"seed": 3, "num_actor_ranks": 2/; s/"minibatch_size": 1/"minibatch_size": 2/' \
+  "$(job ranks-base sft "$work/sft.jsonl" "")" >"$work/ranks.json"
+expect "several actor ranks are refused before any work" 2 \
+  "runtime.num_actor_ranks: 2 data-parallel actor ranks are not supported" -- \
+  "$rlhf" local "$work/ranks.json"
 expect "missing job file" 1 "cannot open job spec .*none.json" -- "$rlhf" local "$work/none.json"
 echo "$passed passed, $failures failed"
 [ "$failures" -eq 0 ]
