@@ -143,6 +143,10 @@ absl::Status SaveModel(const DecoderModel& model, const ModelConfig& config,
   const torch::ScalarType dtype = options.dtype.value_or(model.dtype());
   absl::StatusOr<SavedTensors> tensors = CollectWeights(model, dtype);
   if (!tensors.ok()) return tensors.status();
+  if (!options.include_value_head) {
+    std::erase_if(tensors->views,
+                  [](const io::TensorView& view) { return view.name.rfind("v_head.", 0) == 0; });
+  }
 
   std::error_code ec;
   const fs::path parent = dir.has_parent_path() ? dir.parent_path() : fs::path(".");

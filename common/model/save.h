@@ -24,6 +24,8 @@ struct SaveOptions {
   size_t max_shard_bytes = 5'000'000'000;
   // Save weights in this dtype (float32, bfloat16, float16); default: the model's.
   std::optional<torch::ScalarType> dtype;
+  // false: leave out TRL's value head (v_head.*), e.g. to export a trained policy.
+  bool include_value_head = true;
 };
 
 // Writes `dir` atomically: everything goes to a fresh sibling directory which then replaces

@@ -83,6 +83,21 @@ absl::StatusOr<nlohmann::json> ReadJsonFile(const fs::path& path) {
 
 }  // namespace
 
+absl::Status PolicyTrainer::ExportPretrained(const fs::path& dir) {
+  if (dir.empty()) return absl::InvalidArgumentError("export directory is empty");
+  return model::CatchTorchErrors("ExportPretrained", [&]() -> absl::Status {
+    std::error_code ec;
+    fs::remove_all(dir, ec);  // no files carried over from an earlier checkpoint there
+    model::SaveOptions save_options;
+    if (options_.tokenizer_dir && HasTokenizerFiles(*options_.tokenizer_dir)) {
+      save_options.tokenizer_dir = options_.tokenizer_dir;
+    }
+    save_options.include_value_head = false;
+    return model_ ? model::SavePretrained(*model_, dir, save_options)
+                  : model::SavePretrained(*classifier_, dir, save_options);
+  });
+}
+
 absl::Status PolicyTrainer::SaveCheckpoint(const fs::path& dir) {
   if (dir.empty()) return absl::InvalidArgumentError("checkpoint directory is empty");
   return model::CatchTorchErrors("SaveCheckpoint", [&]() -> absl::Status {

@@ -169,7 +169,11 @@ absl::Status ActorCore::SaveCheckpoint(const v1::CheckpointRequest& request,
                                        v1::CheckpointResponse* response) {
   if (request.directory().empty()) return absl::InvalidArgumentError("directory is empty");
   std::lock_guard<std::mutex> lock(mutex_);
-  if (auto s = trainer_->SaveCheckpoint(request.directory()); !s.ok()) return s;
+  if (auto s = request.weights_only() ? trainer_->ExportPretrained(request.directory())
+                                     : trainer_->SaveCheckpoint(request.directory());
+      !s.ok()) {
+    return s;
+  }
   response->set_policy_version(trainer_->policy_version());
   return absl::OkStatus();
 }

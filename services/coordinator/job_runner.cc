@@ -685,7 +685,8 @@ absl::Status JobLoop::Run() {
   }
   const fs::path final_dir = checkpoint_dir_ / "final";
   RLHF_RETURN_IF_ERROR(
-      Annotate(clients_.SaveCheckpoint(final_dir.string(), nullptr), "exporting the final policy"));
+      Annotate(clients_.SaveCheckpoint(final_dir.string(), nullptr, /*weights_only=*/true),
+               "exporting the final policy"));
   hooks_.log(absl::StrCat("final policy: ", final_dir.string()));
   return absl::OkStatus();
 }

@@ -197,11 +197,13 @@ absl::Status ServiceClients::Train(const v1::TrainRequest& request, v1::TrainRes
                "Train");
 }
 
-absl::Status ServiceClients::SaveCheckpoint(const std::string& dir, int64_t* version) {
+absl::Status ServiceClients::SaveCheckpoint(const std::string& dir, int64_t* version,
+                                            bool weights_only) {
   grpc::ClientContext context;
   Prepare(&context);
   v1::CheckpointRequest request;
   request.set_directory(dir);
+  request.set_weights_only(weights_only);
   v1::CheckpointResponse response;
   auto status = Check(actor_->SaveCheckpoint(&context, request, &response), "actor",
                       channels_.actor_address, "SaveCheckpoint");

@@ -64,7 +64,8 @@ class ServiceClients {
   absl::Status Score(const v1::ScoreRequest& request, v1::ScoreResponse* response);
   absl::Status Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response);
   absl::Status Train(const v1::TrainRequest& request, v1::TrainResponse* response);
-  absl::Status SaveCheckpoint(const std::string& dir, int64_t* version);
+  // weights_only: export the policy alone (Hugging Face layout, no value head/optimizer).
+  absl::Status SaveCheckpoint(const std::string& dir, int64_t* version, bool weights_only = false);
   absl::Status LoadCheckpoint(const std::string& dir, int64_t* version);
 
   // actor.ExportWeights streamed into every rollout replica's LoadWeights, chunk by chunk

@@ -94,10 +94,12 @@ id=$("$bin/rlhf" submit "$(job ppo 4)" --coordinator "$coord")
 [ -n "$id" ] && ok "submit prints the job id ($id)" || fail "submit printed no id"
 expect "watch follows the job to SUCCEEDED" 0 "iter 4/4 .*reward.*kl.*.*SUCCEEDED" -- \
   "$bin/rlhf" watch "$id" --coordinator "$coord"
-for d in iter-000002 iter-000004 final; do
+for d in iter-000002 iter-000004 final; do  # final: the policy alone, HF layout
   [ -f "$work/ckpt-ppo/$d/$([ $d = final ] && echo model.safetensors || echo policy/model.safetensors)" ] &&
     ok "checkpoint $d exists" || fail "checkpoint $d missing: $(ls -R "$work/ckpt-ppo" 2>&1 | head)"
 done
+[ ! -e "$work/ckpt-ppo/final/optimizer.safetensors" ] && ! grep -q v_head "$work/ckpt-ppo/final/model.safetensors" &&
+  ok "the final export has no value head or optimizer state" || fail "the final export carries training state"
 grep -q '"iteration": 4' "$work/ckpt-ppo/iter-000004/coordinator_state.json" &&
   ok "checkpoint records the iteration" || fail "coordinator_state.json lacks the iteration"
 expect "status shows SUCCEEDED with metrics" 0 "state: +SUCCEEDED.*reward_mean" -- \
