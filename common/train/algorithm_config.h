@@ -67,7 +67,7 @@ struct AlgorithmConfig {
   double label_smoothing = 0.0;
   bool reference_free = false;
   double simpo_gamma = 0.5;
-  double kto_desirable_weight = 1.0;  // KTO lambda_D ("desirable_weight")
+  double kto_desirable_weight = 1.0;    // KTO lambda_D ("desirable_weight")
   double kto_undesirable_weight = 1.0;  // KTO lambda_U ("undesirable_weight")
 };
 

@@ -30,15 +30,16 @@ std::vector<std::vector<int64_t>> SplitRows(int64_t rows, int64_t parts) {
 
 PolicyTrainer::PolicyTrainer(std::shared_ptr<model::CausalLm> model,
                              std::shared_ptr<model::SequenceClassifier> classifier,
-                             TrainerOptions options, std::shared_ptr<GradientAllReducer> all_reducer)
+                             TrainerOptions options,
+                             std::shared_ptr<GradientAllReducer> all_reducer)
     : model_(std::move(model)),
       classifier_(std::move(classifier)),
       options_(std::move(options)),
       all_reducer_(std::move(all_reducer)) {
   if (!all_reducer_) all_reducer_ = std::make_shared<SingleRankAllReducer>();
   std::vector<torch::Tensor> params;
-  torch::nn::Module& module =
-      model_ ? static_cast<torch::nn::Module&>(*model_) : static_cast<torch::nn::Module&>(*classifier_);
+  torch::nn::Module& module = model_ ? static_cast<torch::nn::Module&>(*model_)
+                                     : static_cast<torch::nn::Module&>(*classifier_);
   for (auto& item : module.named_parameters(/*recurse=*/true)) {
     item.value().set_requires_grad(true);
     parameters_.emplace_back(item.key(), item.value());

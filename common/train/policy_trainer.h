@@ -71,11 +71,11 @@ struct PreferenceInputs {
 };
 
 struct UnpairedInputs {
-  SequenceBatch batch;                 // prompt + completion rows
-  std::vector<bool> desirable;         // one label per row
-  torch::Tensor ref_logprobs;          // [B] summed over response tokens
-  SequenceBatch kl_batch;              // mismatched pairs, same row count
-  torch::Tensor ref_kl_logprobs;       // [B]
+  SequenceBatch batch;            // prompt + completion rows
+  std::vector<bool> desirable;    // one label per row
+  torch::Tensor ref_logprobs;     // [B] summed over response tokens
+  SequenceBatch kl_batch;         // mismatched pairs, same row count
+  torch::Tensor ref_kl_logprobs;  // [B]
 };
 
 using TrainStats = std::map<std::string, double>;
@@ -116,8 +116,9 @@ class PolicyTrainer {
                                                  const AlgorithmConfig& config);
 
   // DPO family (with reference logprobs), SimPO or ORPO (reference-free), or the
-  // Bradley-Terry reward-model loss (a reward-model trainer), num_minibatches optimizer steps. Stats: loss, reward_accuracy, reward_margin, chosen_rewards,
-  // rejected_rewards, grad_norm, steps.
+  // Bradley-Terry reward-model loss (a reward-model trainer), num_minibatches optimizer steps.
+  // Stats: loss, reward_accuracy, reward_margin, chosen_rewards, rejected_rewards, grad_norm,
+  // steps.
   absl::StatusOr<TrainStats> TrainPreference(const PreferenceInputs& inputs,
                                              const AlgorithmConfig& config);
 
@@ -170,7 +171,7 @@ class PolicyTrainer {
   absl::StatusOr<TrainStats> TrainSftImpl(const SequenceBatch& batch,
                                           const AlgorithmConfig& config);
 
-  std::shared_ptr<model::CausalLm> model_;                  // a policy trainer, or
+  std::shared_ptr<model::CausalLm> model_;                 // a policy trainer, or
   std::shared_ptr<model::SequenceClassifier> classifier_;  // a reward-model trainer
   TrainerOptions options_;
   std::shared_ptr<GradientAllReducer> all_reducer_;

@@ -169,7 +169,8 @@ absl::Status PolicyTrainer::LoadCheckpoint(const fs::path& dir) {
   // A plain Hugging Face directory (no trainer_state.json) resets the trainer to those
   // weights: fresh optimizer state, policy_version 0, a fresh value head if it has none.
   std::error_code error;
-  const bool initial = !fs::exists(dir / kStateFile, error) && fs::exists(dir / "config.json", error);
+  const bool initial =
+      !fs::exists(dir / kStateFile, error) && fs::exists(dir / "config.json", error);
   int64_t policy_version = 0;
   if (!initial) {
     auto state_json = ReadJsonFile(dir / kStateFile);
@@ -181,8 +182,8 @@ absl::Status PolicyTrainer::LoadCheckpoint(const fs::path& dir) {
     }
     auto version = state.find("policy_version");
     if (version == state.end() || !version->is_number_integer() || version->get<int64_t>() < 0) {
-      return absl::InvalidArgumentError(absl::StrCat((dir / kStateFile).string(),
-                                                     ": \"policy_version\" must be an integer >= 0"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          (dir / kStateFile).string(), ": \"policy_version\" must be an integer >= 0"));
     }
     policy_version = version->get<int64_t>();
   }

@@ -223,8 +223,8 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPreferenceImpl(const PreferenceIn
 absl::StatusOr<TrainStats> PolicyTrainer::TrainKto(const UnpairedInputs& inputs,
                                                    const AlgorithmConfig& config) {
   if (config.algorithm != Algorithm::kKto) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "algorithm \"", config.algorithm_name, "\" does not train on an unpaired batch"));
+    return absl::InvalidArgumentError(absl::StrCat("algorithm \"", config.algorithm_name,
+                                                   "\" does not train on an unpaired batch"));
   }
   if (auto s = RequirePolicy("TrainKto"); !s.ok()) return s;
   return model::CatchTorchErrors("TrainKto", [&] { return TrainKtoImpl(inputs, config); });
@@ -234,9 +234,9 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainKtoImpl(const UnpairedInputs& inp
                                                        const AlgorithmConfig& config) {
   const int64_t rows = inputs.batch.size();
   if (inputs.kl_batch.size() != rows || static_cast<int64_t>(inputs.desirable.size()) != rows) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unpaired batch: ", rows, " rows but ", inputs.kl_batch.size(), " KL rows and ",
-        inputs.desirable.size(), " labels"));
+    return absl::InvalidArgumentError(absl::StrCat("unpaired batch: ", rows, " rows but ",
+                                                   inputs.kl_batch.size(), " KL rows and ",
+                                                   inputs.desirable.size(), " labels"));
   }
   if (auto s = CheckSequenceLogprobs(inputs.ref_logprobs, rows, "ref_logprobs"); !s.ok()) return s;
   if (auto s = CheckSequenceLogprobs(inputs.ref_kl_logprobs, rows, "ref_kl_logprobs"); !s.ok()) {

@@ -170,7 +170,7 @@ absl::Status ActorCore::SaveCheckpoint(const v1::CheckpointRequest& request,
   if (request.directory().empty()) return absl::InvalidArgumentError("directory is empty");
   std::lock_guard<std::mutex> lock(mutex_);
   if (auto s = request.weights_only() ? trainer_->ExportPretrained(request.directory())
-                                     : trainer_->SaveCheckpoint(request.directory());
+                                      : trainer_->SaveCheckpoint(request.directory());
       !s.ok()) {
     return s;
   }

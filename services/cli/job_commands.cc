@@ -1,19 +1,19 @@
 #include "services/cli/job_commands.h"
 
+#include <unistd.h>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
-#include <map>
-#include <optional>
 #include <cstdlib>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
-#include <unistd.h>
 
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
@@ -79,8 +79,10 @@ struct ClientFlags {
   absl::Status Check(const grpc::Status& status) const {
     if (status.ok()) return absl::OkStatus();
     absl::Status s = rpc::FromGrpcStatus(status);
-    if (s.code() == absl::StatusCode::kUnavailable || s.code() == absl::StatusCode::kDeadlineExceeded) {
-      return absl::Status(s.code(), absl::StrCat("coordinator at ", coordinator, ": ", s.message()));
+    if (s.code() == absl::StatusCode::kUnavailable ||
+        s.code() == absl::StatusCode::kDeadlineExceeded) {
+      return absl::Status(s.code(),
+                          absl::StrCat("coordinator at ", coordinator, ": ", s.message()));
     }
     return s;
   }
@@ -169,8 +171,9 @@ std::string FormatProgress(const v1::JobEvent& event) {
 int RunSubmit(const std::vector<std::string>& args) {
   ClientFlags client;
   bool validate_only = false;
-  FlagSet flags("rlhf submit", "Submits the job in JOB.json to the coordinator; prints its id.\n"
-                               "usage: rlhf submit JOB.json [flags]");
+  FlagSet flags("rlhf submit",
+                "Submits the job in JOB.json to the coordinator; prints its id.\n"
+                "usage: rlhf submit JOB.json [flags]");
   client.Register(flags);
   flags.Bool("validate-only", &validate_only,
              "only validate: print the spec with defaults applied, store nothing");
@@ -198,8 +201,9 @@ int RunSubmit(const std::vector<std::string>& args) {
 
 int RunStatus(const std::vector<std::string>& args) {
   ClientFlags client;
-  FlagSet flags("rlhf status", "Prints a job's state, progress and latest metrics.\n"
-                               "usage: rlhf status JOB_ID [flags]");
+  FlagSet flags("rlhf status",
+                "Prints a job's state, progress and latest metrics.\n"
+                "usage: rlhf status JOB_ID [flags]");
   client.Register(flags);
   if (int rc = ParseFlags(flags, args, "status", 1); rc >= 0) return rc;
   v1::GetJobRequest request;
@@ -232,7 +236,8 @@ int RunList(const std::vector<std::string>& args) {
   request.set_page_size(static_cast<int32_t>(page_size));
   auto stub = client.Stub();
   std::cout << std::left << std::setw(34) << "ID" << std::setw(11) << "STATE" << std::setw(13)
-            << "ALGORITHM" << std::setw(10) << "PROGRESS" << "NAME\n";
+            << "ALGORITHM" << std::setw(10) << "PROGRESS"
+            << "NAME\n";
   do {
     v1::ListJobsResponse response;
     grpc::ClientContext context;
@@ -254,7 +259,8 @@ int RunList(const std::vector<std::string>& args) {
 int RunCancel(const std::vector<std::string>& args) {
   ClientFlags client;
   std::string reason;
-  FlagSet flags("rlhf cancel", "Cancels a queued or running job.\nusage: rlhf cancel JOB_ID [flags]");
+  FlagSet flags("rlhf cancel",
+                "Cancels a queued or running job.\nusage: rlhf cancel JOB_ID [flags]");
   client.Register(flags);
   flags.String("reason", &reason, "recorded with the job");
   if (int rc = ParseFlags(flags, args, "cancel", 1); rc >= 0) return rc;
@@ -277,7 +283,8 @@ int FollowEvents(const std::function<bool(v1::JobEvent*)>& next, const std::stri
   v1::JobState last = v1::JOB_STATE_UNSPECIFIED;
   std::string message;
   while (next(&event)) {
-    if (event.state() == v1::JOB_STATE_RUNNING && event.iteration() > 0 && !event.metrics().empty()) {
+    if (event.state() == v1::JOB_STATE_RUNNING && event.iteration() > 0 &&
+        !event.metrics().empty()) {
       std::cout << FormatProgress(event) << std::endl;
     } else {
       std::cout << "job " << event.job_id() << ": " << jobs::JobStateName(event.state())
@@ -295,8 +302,9 @@ int FollowEvents(const std::function<bool(v1::JobEvent*)>& next, const std::stri
 
 int RunWatch(const std::vector<std::string>& args) {
   ClientFlags client;
-  FlagSet flags("rlhf watch", "Follows a job: one line per iteration until it ends; exit 0 when\n"
-                              "it succeeded.\nusage: rlhf watch JOB_ID [flags]");
+  FlagSet flags("rlhf watch",
+                "Follows a job: one line per iteration until it ends; exit 0 when\n"
+                "it succeeded.\nusage: rlhf watch JOB_ID [flags]");
   client.Register(flags);
   if (int rc = ParseFlags(flags, args, "watch", 1); rc >= 0) return rc;
   v1::WatchJobRequest request;
@@ -306,11 +314,11 @@ int RunWatch(const std::vector<std::string>& args) {
   {
     // Fail fast when the coordinator is not there at all.
     auto channel = grpc::CreateChannel(client.coordinator, grpc::InsecureChannelCredentials());
-    if (!channel->WaitForConnected(std::chrono::system_clock::now() +
-                                   std::chrono::milliseconds(
-                                       static_cast<int64_t>(client.timeout_s * 1000)))) {
-      return Fail("watch", absl::UnavailableError(absl::StrCat(
-                               "cannot reach the coordinator at ", client.coordinator)));
+    if (!channel->WaitForConnected(
+            std::chrono::system_clock::now() +
+            std::chrono::milliseconds(static_cast<int64_t>(client.timeout_s * 1000)))) {
+      return Fail("watch", absl::UnavailableError(absl::StrCat("cannot reach the coordinator at ",
+                                                               client.coordinator)));
     }
   }
   auto reader = stub->WatchJob(&context, request);
@@ -322,8 +330,9 @@ int RunWatch(const std::vector<std::string>& args) {
 int RunHealth(const std::vector<std::string>& args) {
   std::string service;
   double timeout_s = 10;
-  FlagSet flags("rlhf health", "Asks a server for its grpc.health.v1 status; exit 0 when SERVING.\n"
-                               "usage: rlhf health HOST:PORT [flags]");
+  FlagSet flags("rlhf health",
+                "Asks a server for its grpc.health.v1 status; exit 0 when SERVING.\n"
+                "usage: rlhf health HOST:PORT [flags]");
   flags.String("service", &service, "service name to ask about (default: the whole server)");
   flags.Float("timeout", &timeout_s, "seconds to wait for an answer");
   if (int rc = ParseFlags(flags, args, "health", 1); rc >= 0) return rc;
@@ -338,8 +347,8 @@ int RunHealth(const std::vector<std::string>& args) {
   grpc::health::v1::HealthCheckResponse response;
   grpc::Status status = stub->Check(&context, request, &response);
   if (!status.ok()) {
-    return Fail("health", absl::UnavailableError(
-                              absl::StrCat(address, ": ", status.error_message())));
+    return Fail("health",
+                absl::UnavailableError(absl::StrCat(address, ": ", status.error_message())));
   }
   std::cout << address << ": "
             << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status()) << "\n";
@@ -348,9 +357,10 @@ int RunHealth(const std::vector<std::string>& args) {
 
 int RunLocal(const std::vector<std::string>& args) {
   std::string state_db, metrics_listen;
-  FlagSet flags("rlhf local",
-                "Runs JOB.json with every service in this process (in-process gRPC channels):\n"
-                "a progress line per iteration, then a summary.\nusage: rlhf local JOB.json [flags]");
+  FlagSet flags(
+      "rlhf local",
+      "Runs JOB.json with every service in this process (in-process gRPC channels):\n"
+      "a progress line per iteration, then a summary.\nusage: rlhf local JOB.json [flags]");
   flags.String("state-db", &state_db,
                "SQLite job store (default: a temporary file, removed at the end)");
   flags.String("metrics-listen", &metrics_listen,
@@ -367,9 +377,9 @@ int RunLocal(const std::vector<std::string>& args) {
 
   bool temporary = state_db.empty();
   if (temporary) {
-    state_db = (std::filesystem::temp_directory_path() /
-                absl::StrCat("rlhf-local-", getpid(), ".sqlite"))
-                   .string();
+    state_db =
+        (std::filesystem::temp_directory_path() / absl::StrCat("rlhf-local-", getpid(), ".sqlite"))
+            .string();
   }
   auto registry = std::make_shared<prometheus::Registry>();
   std::unique_ptr<prometheus::Exposer> exposer;
@@ -378,8 +388,8 @@ int RunLocal(const std::vector<std::string>& args) {
       exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
       exposer->RegisterCollectable(registry);
     } catch (const std::exception& e) {
-      return Fail("local", absl::UnavailableError(absl::StrCat(
-                               "cannot serve metrics on ", metrics_listen, ": ", e.what())));
+      return Fail("local", absl::UnavailableError(absl::StrCat("cannot serve metrics on ",
+                                                               metrics_listen, ": ", e.what())));
     }
   }
   coordinator::CoordinatorOptions options;

@@ -14,9 +14,7 @@
 namespace rlhf::coordinator {
 namespace {
 
-google::protobuf::Timestamp Now() {
-  return google::protobuf::util::TimeUtil::GetCurrentTime();
-}
+google::protobuf::Timestamp Now() { return google::protobuf::util::TimeUtil::GetCurrentTime(); }
 
 bool HasEndpoints(const v1::EndpointsSpec& e) {
   return !e.actor().empty() || !e.reference().empty() || !e.reward().empty() ||
@@ -269,9 +267,10 @@ void Coordinator::RunOne(const v1::Job& queued) {
   if (current.ok() && jobs::IsTerminal(current->state())) return;  // cancelled
   absl::StatusOr<v1::Job> done =
       status.ok() ? store_->Transition(id, v1::JOB_STATE_SUCCEEDED)
-                  : store_->Transition(id, status.code() == absl::StatusCode::kCancelled
-                                               ? v1::JOB_STATE_CANCELLED
-                                               : v1::JOB_STATE_FAILED,
+                  : store_->Transition(id,
+                                       status.code() == absl::StatusCode::kCancelled
+                                           ? v1::JOB_STATE_CANCELLED
+                                           : v1::JOB_STATE_FAILED,
                                        std::string(status.message()));
   if (!done.ok()) {
     Log(absl::StrCat("job ", id, ": cannot record the end: ", done.status().message()));

@@ -11,8 +11,8 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -208,17 +208,18 @@ absl::Status JobLoop::LoadData() {
     }
     out.push_back(std::move(t));
   }
-  data_ = std::make_unique<DataStream>(std::move(out), static_cast<uint64_t>(spec_.runtime().seed()));
+  data_ =
+      std::make_unique<DataStream>(std::move(out), static_cast<uint64_t>(spec_.runtime().seed()));
   return absl::OkStatus();
 }
 
 absl::Status JobLoop::Restore() {
   if (job_.checkpoint_path().empty()) {
     if (options_.reset_actor) {
-      RLHF_RETURN_IF_ERROR(Annotate(
-          clients_.LoadCheckpoint(fs::absolute(spec_.models().policy_dir()).string(),
-                                  &policy_version_),
-          "resetting the actor to models.policy_dir"));
+      RLHF_RETURN_IF_ERROR(
+          Annotate(clients_.LoadCheckpoint(fs::absolute(spec_.models().policy_dir()).string(),
+                                           &policy_version_),
+                   "resetting the actor to models.policy_dir"));
     }
   } else {
     const fs::path dir = job_.checkpoint_path();
@@ -228,20 +229,20 @@ absl::Status JobLoop::Restore() {
       return absl::DataLossError(
           absl::StrCat("checkpoint ", dir.string(), ": ", kStateFile, " is missing or malformed"));
     }
-    RLHF_RETURN_IF_ERROR(Annotate(clients_.LoadCheckpoint((dir / "policy").string(),
-                                                          &policy_version_),
-                                  "restoring the actor"));
+    RLHF_RETURN_IF_ERROR(
+        Annotate(clients_.LoadCheckpoint((dir / "policy").string(), &policy_version_),
+                 "restoring the actor"));
     first_iteration_ = state["iteration"].get<int64_t>() + 1;
     data_->set_cursor(state["cursor"].get<int64_t>());
     if (state.contains("kl_coef") && spec_.kl().adaptive()) {
-      auto adaptive = algo::AdaptiveKlController::Create(
-          state["kl_coef"].get<double>(), spec_.kl().target(),
-          static_cast<double>(spec_.kl().horizon()));
+      auto adaptive =
+          algo::AdaptiveKlController::Create(state["kl_coef"].get<double>(), spec_.kl().target(),
+                                             static_cast<double>(spec_.kl().horizon()));
       if (adaptive.ok()) kl_ = std::make_unique<algo::AdaptiveKlController>(*adaptive);
     }
     if (state.contains("metrics")) history_ = state["metrics"];
-    hooks_.log(absl::StrCat("resuming after iteration ", first_iteration_ - 1, " from ",
-                            dir.string()));
+    hooks_.log(
+        absl::StrCat("resuming after iteration ", first_iteration_ - 1, " from ", dir.string()));
   }
   if (online() && (options_.reset_actor || !job_.checkpoint_path().empty())) {
     std::map<std::string, double> ignored;
@@ -304,13 +305,15 @@ std::string JobLoop::ConfigJson(int64_t rows) const {
 }
 
 // Flat per-token values (the wire layout) -> [B, T] right-padded grid.
-torch::Tensor ToGrid(const torch::Tensor& flat, const std::vector<int64_t>& lengths, int64_t width) {
+torch::Tensor ToGrid(const torch::Tensor& flat, const std::vector<int64_t>& lengths,
+                     int64_t width) {
   torch::Tensor grid = torch::zeros({static_cast<int64_t>(lengths.size()), width}, torch::kFloat32);
   int64_t offset = 0;
   for (size_t row = 0; row < lengths.size(); ++row) {
     if (lengths[row] > 0) {
-      grid[static_cast<int64_t>(row)].narrow(0, 0, lengths[row]).copy_(
-          flat.narrow(0, offset, lengths[row]));
+      grid[static_cast<int64_t>(row)]
+          .narrow(0, 0, lengths[row])
+          .copy_(flat.narrow(0, offset, lengths[row]));
     }
     offset += lengths[row];
   }
@@ -330,8 +333,8 @@ absl::StatusOr<torch::Tensor> FlatTensor(const v1::TensorProto& proto, int64_t e
   auto tensor = rpc::TensorFromProto(proto);
   if (!tensor.ok()) return Annotate(tensor.status(), what);
   if (tensor->numel() != expected) {
-    return absl::InternalError(absl::StrCat(what, ": ", tensor->numel(), " values for ", expected,
-                                            " response tokens"));
+    return absl::InternalError(
+        absl::StrCat(what, ": ", tensor->numel(), " values for ", expected, " response tokens"));
   }
   return tensor->reshape({expected}).to(torch::kFloat32);
 }
@@ -377,8 +380,8 @@ absl::Status JobLoop::OnlineIteration(int64_t iteration, std::map<std::string, d
   if (!responses.ok()) return Annotate(responses.status(), "generate: completions");
   const int64_t rows = static_cast<int64_t>(responses->size());
   if (rows != static_cast<int64_t>(batch.size()) * n) {
-    return absl::InternalError(absl::StrCat("generate: ", rows, " completions for ", batch.size(),
-                                            " prompts x ", n));
+    return absl::InternalError(
+        absl::StrCat("generate: ", rows, " completions for ", batch.size(), " prompts x ", n));
   }
   std::vector<int64_t> lengths;
   int64_t width = 1, tokens = 0;
@@ -430,11 +433,12 @@ absl::Status JobLoop::OnlineIteration(int64_t iteration, std::map<std::string, d
     return status;
   };
   double ref_s = 0, score_s = 0, eval_s = 0;
-  auto ref_call = std::async(std::launch::async, timed,
-                             [&] { return clients_.LogProbs(ref_request, &ref_response); }, &ref_s);
-  auto score_call = std::async(std::launch::async, timed,
-                               [&] { return clients_.Score(score_request, &score_response); },
-                               &score_s);
+  auto ref_call = std::async(
+      std::launch::async, timed, [&] { return clients_.LogProbs(ref_request, &ref_response); },
+      &ref_s);
+  auto score_call = std::async(
+      std::launch::async, timed, [&] { return clients_.Score(score_request, &score_response); },
+      &score_s);
   absl::Status eval_status =
       timed([&] { return clients_.Evaluate(eval_request, &eval_response); }, &eval_s);
   absl::Status ref_status = ref_call.get(), score_status = score_call.get();
@@ -445,8 +449,8 @@ absl::Status JobLoop::OnlineIteration(int64_t iteration, std::map<std::string, d
   (*metrics)["time_score_seconds"] = score_s;
   (*metrics)["time_evaluate_seconds"] = eval_s;
   if (score_response.scores_size() != rows) {
-    return absl::InternalError(absl::StrCat("score: ", score_response.scores_size(),
-                                            " scores for ", rows, " completions"));
+    return absl::InternalError(absl::StrCat("score: ", score_response.scores_size(), " scores for ",
+                                            rows, " completions"));
   }
   if (hooks_.cancelled()) return absl::CancelledError("cancelled");
 
@@ -586,7 +590,8 @@ absl::Status JobLoop::OfflineStep(int64_t /*iteration*/, std::map<std::string, d
       unpaired->add_desirable(e->desirable);
     }
     const torch::Tensor index = algo::KtoKlCompletionIndex(rows);
-    for (int64_t i = 0; i < rows; ++i) kl_completions.push_back(completions[index[i].item<int64_t>()]);
+    for (int64_t i = 0; i < rows; ++i)
+      kl_completions.push_back(completions[index[i].item<int64_t>()]);
     rpc::TokensToProto(prompts, unpaired->mutable_batch()->mutable_prompts());
     rpc::TokensToProto(completions, unpaired->mutable_batch()->mutable_responses());
     rpc::TokensToProto(prompts, unpaired->mutable_kl_batch()->mutable_prompts());
@@ -635,22 +640,17 @@ absl::Status JobLoop::WriteCheckpoint(int64_t iteration, std::string* path) {
   fs::remove_all(staging, error);
   fs::create_directories(staging, error);
   if (error) {
-    return absl::InternalError(
-        absl::StrCat("cannot create checkpoint directory ", staging.string(), ": ", error.message()));
+    return absl::InternalError(absl::StrCat("cannot create checkpoint directory ", staging.string(),
+                                            ": ", error.message()));
   }
-  RLHF_RETURN_IF_ERROR(Annotate(clients_.SaveCheckpoint((staging / "policy").string(), nullptr),
-                                "checkpoint"));
+  RLHF_RETURN_IF_ERROR(
+      Annotate(clients_.SaveCheckpoint((staging / "policy").string(), nullptr), "checkpoint"));
   nlohmann::json state = {
-      {"format", "rlhf.coordinator.v1"},
-      {"job_id", job_.id()},
-      {"algorithm", spec_.algorithm()},
-      {"iteration", iteration},
-      {"total_iterations", total_},
-      {"cursor", data_->cursor()},
-      {"kl_coef", kl_->value()},
-      {"seed", spec_.runtime().seed()},
-      {"policy_version", policy_version_},
-      {"metrics", history_},
+      {"format", "rlhf.coordinator.v1"},   {"job_id", job_.id()},
+      {"algorithm", spec_.algorithm()},    {"iteration", iteration},
+      {"total_iterations", total_},        {"cursor", data_->cursor()},
+      {"kl_coef", kl_->value()},           {"seed", spec_.runtime().seed()},
+      {"policy_version", policy_version_}, {"metrics", history_},
   };
   RLHF_RETURN_IF_ERROR(io::WriteFileAtomically(staging / kStateFile, state.dump(1) + "\n"));
   fs::remove_all(final_dir, error);  // a stale one from a run that died after its rename

@@ -16,7 +16,8 @@ constexpr char kNotReady[] = "the coordinator is still opening its job store";
 class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
  public:
   WatchReactor(std::shared_ptr<Coordinator> coordinator, const server::RpcExecutor& executor)
-      : coordinator_(std::move(coordinator)), executor_(executor),
+      : coordinator_(std::move(coordinator)),
+        executor_(executor),
         start_(server::RpcExecutor::Clock::now()) {}
 
   // Called before WatchJob returns the reactor, so no reaction runs concurrently with it.
@@ -132,8 +133,7 @@ grpc::ServerUnaryReactor* JobService::SubmitJob(grpc::CallbackServerContext* con
 }
 
 grpc::ServerUnaryReactor* JobService::GetJob(grpc::CallbackServerContext* context,
-                                             const v1::GetJobRequest* request,
-                                             v1::Job* response) {
+                                             const v1::GetJobRequest* request, v1::Job* response) {
   return executor_.Unary(context, "GetJob", response, [=, this]() -> absl::Status {
     auto c = coordinator();
     if (c == nullptr) return absl::UnavailableError(kNotReady);
@@ -173,8 +173,8 @@ grpc::ServerUnaryReactor* JobService::CancelJob(grpc::CallbackServerContext* con
   });
 }
 
-grpc::ServerWriteReactor<v1::JobEvent>* JobService::WatchJob(grpc::CallbackServerContext* /*context*/,
-                                                             const v1::WatchJobRequest* request) {
+grpc::ServerWriteReactor<v1::JobEvent>* JobService::WatchJob(
+    grpc::CallbackServerContext* /*context*/, const v1::WatchJobRequest* request) {
   auto* reactor = new WatchReactor(coordinator(), executor_);
   reactor->Begin(request->id());
   return reactor;

@@ -54,8 +54,7 @@ absl::StatusOr<std::unique_ptr<reward::Scorer>> MakeScorer(const v1::JobSpec& sp
   } else {
     return absl::InvalidArgumentError(absl::StrCat("reward.kind: unknown kind '", r.kind(), "'"));
   }
-  return std::make_unique<AffineScorer>(std::move(verifier), r.match_reward(),
-                                        r.mismatch_reward());
+  return std::make_unique<AffineScorer>(std::move(verifier), r.match_reward(), r.mismatch_reward());
 }
 
 server::ServerOptions InProcessOptions() {
@@ -103,16 +102,16 @@ absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(const v1::Jo
   auto reference = model::LoadCausalLm(spec.models().reference_dir());
   if (!reference.ok()) return reference.status();
 
-  state->actor = std::make_unique<actor::ActorService>(
-      state->runner.Executor("rlhf.v1.ActorService"));
+  state->actor =
+      std::make_unique<actor::ActorService>(state->runner.Executor("rlhf.v1.ActorService"));
   state->actor->SetCore(std::make_shared<actor::ActorCore>(std::move(*trainer)));
   state->reference = std::make_unique<reference::ReferenceService>(
       state->runner.Executor("rlhf.v1.ReferenceService"));
   state->reference->SetCore(std::make_shared<reference::ReferenceCore>(*reference));
-  state->rollout = std::make_unique<rollout::RolloutService>(
-      state->runner.Executor("rlhf.v1.RolloutService"));
-  state->reward = std::make_unique<reward::RewardService>(
-      state->runner.Executor("rlhf.v1.RewardService"));
+  state->rollout =
+      std::make_unique<rollout::RolloutService>(state->runner.Executor("rlhf.v1.RolloutService"));
+  state->reward =
+      std::make_unique<reward::RewardService>(state->runner.Executor("rlhf.v1.RewardService"));
   if (online) {
     auto sampler = model::LoadCausalLm(spec.models().policy_dir());
     if (!sampler.ok()) return sampler.status();
@@ -122,8 +121,7 @@ absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(const v1::Jo
     state->reward->SetScorer(std::shared_ptr<reward::Scorer>(std::move(*scorer)));
   }
   for (grpc::Service* service : std::initializer_list<grpc::Service*>{
-           state->actor.get(), state->rollout.get(), state->reference.get(),
-           state->reward.get()}) {
+           state->actor.get(), state->rollout.get(), state->reference.get(), state->reward.get()}) {
     state->runner.AddService(service);
   }
   if (auto status = state->runner.Start(); !status.ok()) return status;

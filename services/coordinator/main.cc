@@ -18,9 +18,10 @@ int main(int argc, char** argv) {
   rlhf::server::BlockTerminationSignals();
   rlhf::coordinator::CoordinatorOptions options;
   double rpc_timeout_s = 600, connect_timeout_s = 30;
-  rlhf::cli::FlagSet flags("rlhf-coordinator",
-                           "Serves rlhf.v1.JobService: submitted jobs are stored in --state-db and\n"
-                           "run one at a time in submission order.");
+  rlhf::cli::FlagSet flags(
+      "rlhf-coordinator",
+      "Serves rlhf.v1.JobService: submitted jobs are stored in --state-db and\n"
+      "run one at a time in submission order.");
   flags.String("state-db", &options.state_db, "SQLite file holding the jobs (created if missing)");
   flags.Float("rpc-timeout", &rpc_timeout_s, "deadline in seconds of one call to a service");
   flags.Float("connect-timeout", &connect_timeout_s,
@@ -37,10 +38,10 @@ int main(int argc, char** argv) {
          if (!(rpc_timeout_s > 0) || !(connect_timeout_s > 0)) {
            return absl::InvalidArgumentError("--rpc-timeout and --connect-timeout must be > 0");
          }
-         options.clients.rpc_timeout = std::chrono::milliseconds(
-             static_cast<int64_t>(rpc_timeout_s * 1000));
-         options.clients.connect_timeout = std::chrono::milliseconds(
-             static_cast<int64_t>(connect_timeout_s * 1000));
+         options.clients.rpc_timeout =
+             std::chrono::milliseconds(static_cast<int64_t>(rpc_timeout_s * 1000));
+         options.clients.connect_timeout =
+             std::chrono::milliseconds(static_cast<int64_t>(connect_timeout_s * 1000));
          return absl::OkStatus();
        },
        .make_service =

@@ -108,8 +108,8 @@ absl::Status ServiceClients::Check(const grpc::Status& status, const char* servi
 
 absl::Status ServiceClients::Generate(const v1::GenerateRequest& request,
                                       v1::GenerateResponse* response) {
-  const int prompts = request.prompts().offsets_size() > 0 ? request.prompts().offsets_size() - 1
-                                                           : 0;
+  const int prompts =
+      request.prompts().offsets_size() > 0 ? request.prompts().offsets_size() - 1 : 0;
   const auto ranges = Ranges(prompts, static_cast<int>(rollout_.size()));
   if (ranges.size() <= 1) {
     grpc::ClientContext context;
@@ -122,23 +122,25 @@ absl::Status ServiceClients::Generate(const v1::GenerateRequest& request,
   const int n = std::max(1, request.samples_per_prompt());
   std::vector<std::future<absl::StatusOr<v1::GenerateResponse>>> parts;
   for (size_t k = 0; k < ranges.size(); ++k) {
-    parts.push_back(std::async(std::launch::async, [&, k]() -> absl::StatusOr<v1::GenerateResponse> {
-      const auto [begin, end] = ranges[k];
-      v1::GenerateRequest part = request;
-      v1::TokenBatch* batch = part.mutable_prompts();
-      batch->Clear();
-      const auto& offsets = request.prompts().offsets();
-      for (int64_t j = offsets[begin]; j < offsets[end]; ++j) batch->add_ids(request.prompts().ids(j));
-      for (int i = begin; i <= end; ++i) batch->add_offsets(offsets[i] - offsets[begin]);
-      part.set_seed(request.seed() + static_cast<uint64_t>(begin) * n);
-      v1::GenerateResponse out;
-      grpc::ClientContext context;
-      Prepare(&context);
-      auto status = Check(rollout_[k]->Generate(&context, part, &out), "rollout",
-                          channels_.rollout_addresses[k], "Generate");
-      if (!status.ok()) return status;
-      return out;
-    }));
+    parts.push_back(
+        std::async(std::launch::async, [&, k]() -> absl::StatusOr<v1::GenerateResponse> {
+          const auto [begin, end] = ranges[k];
+          v1::GenerateRequest part = request;
+          v1::TokenBatch* batch = part.mutable_prompts();
+          batch->Clear();
+          const auto& offsets = request.prompts().offsets();
+          for (int64_t j = offsets[begin]; j < offsets[end]; ++j)
+            batch->add_ids(request.prompts().ids(j));
+          for (int i = begin; i <= end; ++i) batch->add_offsets(offsets[i] - offsets[begin]);
+          part.set_seed(request.seed() + static_cast<uint64_t>(begin) * n);
+          v1::GenerateResponse out;
+          grpc::ClientContext context;
+          Prepare(&context);
+          auto status = Check(rollout_[k]->Generate(&context, part, &out), "rollout",
+                              channels_.rollout_addresses[k], "Generate");
+          if (!status.ok()) return status;
+          return out;
+        }));
   }
   response->Clear();
   std::string logprob_bytes;

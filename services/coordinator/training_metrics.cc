@@ -30,9 +30,9 @@ constexpr GaugeName kGauges[] = {
 };
 
 constexpr std::pair<const char*, const char*> kStages[] = {
-    {"time_generate_seconds", "generate"}, {"time_score_seconds", "score"},
+    {"time_generate_seconds", "generate"},   {"time_score_seconds", "score"},
     {"time_reference_seconds", "reference"}, {"time_evaluate_seconds", "evaluate"},
-    {"time_train_seconds", "train"},       {"time_sync_seconds", "sync"},
+    {"time_train_seconds", "train"},         {"time_sync_seconds", "sync"},
     {"time_iteration_seconds", "iteration"},
 };
 
@@ -59,12 +59,13 @@ TrainingMetrics::TrainingMetrics(prometheus::Registry& registry) {
 
 void TrainingMetrics::Record(const std::string& job_id,
                              const std::map<std::string, double>& metrics) {
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {
-      0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000};
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {0.01, 0.03, 0.1, 0.3, 1,   3,
+                                                                   10,   30,   100, 300, 1000};
   std::lock_guard<std::mutex> lock(mutex_);
   const prometheus::Labels labels = {{kJobIdLabel, job_id}};
   for (const GaugeSpec& g : gauges_) {
-    if (auto it = metrics.find(g.metric); it != metrics.end()) g.family->Add(labels).Set(it->second);
+    if (auto it = metrics.find(g.metric); it != metrics.end())
+      g.family->Add(labels).Set(it->second);
   }
   if (auto it = metrics.find("tokens_generated"); it != metrics.end()) {
     tokens_->Add(labels).Increment(it->second);

@@ -227,8 +227,8 @@ TEST(RunJobTest, UnreachableServiceFailsWithinTheConnectTimeout) {
   spec->mutable_data()->set_train_path((dir.path() / "p.jsonl").string());
   jobs::ApplyJobSpecDefaults(spec);
   v1::EndpointsSpec endpoints;
-  for (auto* field : {endpoints.mutable_actor(), endpoints.mutable_reference(),
-                      endpoints.mutable_reward()}) {
+  for (auto* field :
+       {endpoints.mutable_actor(), endpoints.mutable_reference(), endpoints.mutable_reward()}) {
     *field = "127.0.0.1:1";
   }
   endpoints.add_rollout("127.0.0.1:1");
