@@ -11,10 +11,10 @@
 #   4. SIGTERM: every server drains and exits 0.
 # Usage: distributed_test.sh BIN_DIR   (run from the repository root)
 set -uo pipefail
+source "$(dirname "$0")/testlib.sh"
 bin=$(cd "$1" && pwd)
 model=$PWD/tests/golden/fixtures/models/gpt2
 work=$(mktemp -d)
-failures=0 passed=0
 declare -A pid port mport
 cleanup() {
   for name in "${!pid[@]}"; do kill -9 "${pid[$name]}" 2>/dev/null; done
@@ -22,19 +22,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-ok() { echo "ok   $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1"; failures=$((failures + 1)); }
-expect() {  # expect NAME EXPECTED_STATUS REGEX -- command...
-  local name=$1 want_status=$2 want=$3; shift 4
-  local out status
-  out=$("$@" 2>&1); status=$?
-  if [ "$status" -ne "$want_status" ] || ! tr '\n' ' ' <<<"$out" | grep -Eq -- "$want"; then
-    fail "$name: status $status (want $want_status, output matching '$want'), output:"
-    echo "$out" | head -20
-  else
-    ok "$name"
-  fi
-}
 
 # start NAME BINARY ARGS...: runs a server on ephemeral ports, reads them from its log.
 start() {
@@ -186,5 +173,4 @@ for name in coordinator actor rollout reference reward; do
   [ $status -eq 0 ] && ok "$name drains on SIGTERM and exits 0" || fail "$name exited $status on SIGTERM"
 done
 
-echo "$passed passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish

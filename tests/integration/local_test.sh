@@ -1,26 +1,16 @@
 #!/usr/bin/env bash
-# End-to-end: `rlhf local` runs jobs with all five services in one process: PPO, GRPO
-# (group sampling, no value head), SFT and DPO on the tiny GPT-2 of the golden fixtures.
+# End-to-end: `rlhf local` runs jobs with all five services in one process: every
+# algorithm (PPO, GRPO with group sampling, RLOO, REINFORCE++, SFT, DPO, SimPO, reward
+# model, KTO) on the tiny GPT-2 of the golden fixtures.
 # Each finishes, prints a progress line per iteration and a summary, and leaves its
 # checkpoints; bad job files fail with one clear line and exit 2.
 # Usage: local_test.sh RLHF_BINARY   (run from the repository root)
 set -uo pipefail
+source "$(dirname "$0")/testlib.sh"
 rlhf=$1
 model=$PWD/tests/golden/fixtures/models/gpt2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failures=0 passed=0
-expect() {  # expect NAME EXPECTED_STATUS REGEX -- command...
-  local name=$1 want_status=$2 want=$3; shift 4
-  local out status
-  out=$("$@" 2>&1); status=$?
-  if [ "$status" -ne "$want_status" ] || ! tr '\n' ' ' <<<"$out" | grep -Eq -- "$want"; then
-    echo "FAIL $name: status $status (want $want_status, output matching '$want'), output:"
-    echo "$out" | tail -20; failures=$((failures + 1))
-  else
-    echo "ok   $name"; passed=$((passed + 1))
-  fi
-}
 printf '%s\n' '{"prompt": "hello world", "reference": "yes"}' '{"prompt": "the quick brown fox"}' \
   '{"prompt": "once upon a time"}' '{"prompt": "a b c"}' >"$work/prompts.jsonl"
 printf '%s\n' '{"prompt": "hi", "completion": " there"}' '{"prompt": "1 2", "completion": " 3 4"}' \
@@ -50,8 +40,7 @@ for spec in "ppo ppo $work/prompts.jsonl" "grpo grpo $work/prompts.jsonl" \
     "iter 1/3 .*iter 2/3 .*iter 3/3 .*summary: SUCCEEDED after 3/3 iterations" -- \
     "$rlhf" local "$(job "$1" "$2" "$3" "$extra")"
   [ -f "$work/ckpt-$1/iter-000002/policy/model.safetensors" ] && [ -f "$work/ckpt-$1/final/config.json" ] &&
-    { echo "ok   local $1: checkpoints"; passed=$((passed + 1)); } ||
-    { echo "FAIL local $1: checkpoints missing"; failures=$((failures + 1)); }
+    ok "local $1: checkpoints" || fail "local $1: checkpoints missing"
 done
 expect "same seed, same first iteration" 0 "^same " -- bash -c \
   "a=\$('$rlhf' local '$work/ppo.json' 2>/dev/null | grep -m1 'iter 1/3' | cut -d'|' -f2-3); \
@@ -70,5 +59,4 @@ expect "several actor ranks are refused before any work" 2 \
   "runtime.num_actor_ranks: 2 data-parallel actor ranks are not supported" -- \
   "$rlhf" local "$work/ranks.json"
 expect "missing job file" 1 "cannot open job spec .*none.json" -- "$rlhf" local "$work/none.json"
-echo "$passed passed, $failures failed"
-[ "$failures" -eq 0 ]
+finish
