@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# The main job (README): installs what is missing, builds build/bin/rlhf and runs it on
-# the bundled tiny model. Extra arguments are passed to `rlhf generate`.
+# The main job (README): installs what is missing, builds build/bin/rlhf and runs the
+# bundled PPO job with every service in one process (`rlhf local`), then samples from the
+# trained policy. Extra arguments are passed to `rlhf local` (e.g. another job file first).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh --target rlhf
+job=${1:-examples/jobs/ppo.json}
+[ $# -gt 0 ] && shift
 set -x
-build/bin/rlhf generate --model examples/models/tiny-gpt2 \
-  --prompt "${RLHF_PROMPT:-The quick brown fox}" --max-new-tokens 32 --seed 1 "$@"
+build/bin/rlhf local "$job" "$@"
+build/bin/rlhf generate --model checkpoints/ppo-tiny-gpt2/final \
+  --prompt "${RLHF_PROMPT:-Write a haiku about the sea.}" --max-new-tokens 16 --seed 1
