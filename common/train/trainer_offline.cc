@@ -30,6 +30,21 @@ absl::Status CheckSequenceLogprobs(const torch::Tensor& t, int64_t pairs, const 
   return absl::OkStatus();
 }
 
+// `first`'s rows followed by `second`'s: one padded batch, one forward per minibatch.
+SequenceBatch Stack(const SequenceBatch& first, const SequenceBatch& second) {
+  SequenceBatch both = first;
+  both.prompts.insert(both.prompts.end(), second.prompts.begin(), second.prompts.end());
+  both.responses.insert(both.responses.end(), second.responses.begin(), second.responses.end());
+  return both;
+}
+
+// Rows `part` of the first half of a Stack, then the same rows of the second half.
+std::vector<int64_t> WithPartnerRows(const std::vector<int64_t>& part, int64_t offset) {
+  std::vector<int64_t> rows = part;
+  for (int64_t r : part) rows.push_back(r + offset);
+  return rows;
+}
+
 }  // namespace
 
 absl::StatusOr<TrainStats> PolicyTrainer::TrainPreference(const PreferenceInputs& inputs,
@@ -60,11 +75,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainRewardModelImpl(const PreferenceI
     return absl::InvalidArgumentError(absl::StrCat("preference batch has ", pairs, " chosen but ",
                                                    inputs.rejected.size(), " rejected sequences"));
   }
-  SequenceBatch both = inputs.chosen;
-  both.prompts.insert(both.prompts.end(), inputs.rejected.prompts.begin(),
-                      inputs.rejected.prompts.end());
-  both.responses.insert(both.responses.end(), inputs.rejected.responses.begin(),
-                        inputs.rejected.responses.end());
+  const SequenceBatch both = Stack(inputs.chosen, inputs.rejected);
   auto padded = BuildPaddedBatch(both, classifier_->config().vocab_size, options_.pad_token_id);
   if (!padded.ok()) return padded.status();
   ApplyLearningRate(config);
@@ -73,9 +84,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainRewardModelImpl(const PreferenceI
   for (int64_t epoch = 0; epoch < config.ppo_epochs; ++epoch) {
     for (const auto& pair_rows : SplitRows(pairs, config.num_minibatches)) {
       const int64_t b = static_cast<int64_t>(pair_rows.size());
-      std::vector<int64_t> rows = pair_rows;
-      for (int64_t r : pair_rows) rows.push_back(r + pairs);
-      PaddedBatch mb = SelectRows(*padded, rows);
+      PaddedBatch mb = SelectRows(*padded, WithPartnerRows(pair_rows, pairs));
       const torch::Tensor scores =
           classifier_->ScoreUnchecked(mb.input_ids.to(device), mb.attention_mask.to(device))
               .select(1, 0);
@@ -124,11 +133,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPreferenceImpl(const PreferenceIn
     }
   }
   // Chosen rows first, then rejected: one forward per minibatch covers both.
-  SequenceBatch both = inputs.chosen;
-  both.prompts.insert(both.prompts.end(), inputs.rejected.prompts.begin(),
-                      inputs.rejected.prompts.end());
-  both.responses.insert(both.responses.end(), inputs.rejected.responses.begin(),
-                        inputs.rejected.responses.end());
+  const SequenceBatch both = Stack(inputs.chosen, inputs.rejected);
   auto padded = BuildPaddedBatch(both, model_->config().vocab_size, options_.pad_token_id);
   if (!padded.ok()) return padded.status();
   ApplyLearningRate(config);
@@ -137,9 +142,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPreferenceImpl(const PreferenceIn
   for (int64_t epoch = 0; epoch < config.ppo_epochs; ++epoch) {
     for (const auto& pair_rows : SplitRows(pairs, config.num_minibatches)) {
       const int64_t b = pair_rows.size();
-      std::vector<int64_t> rows = pair_rows;
-      for (int64_t r : pair_rows) rows.push_back(r + pairs);
-      PaddedBatch mb = SelectRows(*padded, rows);
+      PaddedBatch mb = SelectRows(*padded, WithPartnerRows(pair_rows, pairs));
       model::TokenLogprobsOptions options;
       options.chunk_tokens = options_.chunk_tokens;
       options.temperature = static_cast<float>(config.temperature);
@@ -242,11 +245,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainKtoImpl(const UnpairedInputs& inp
   if (auto s = CheckSequenceLogprobs(inputs.ref_kl_logprobs, rows, "ref_kl_logprobs"); !s.ok()) {
     return s;
   }
-  SequenceBatch both = inputs.batch;  // rows, then their KL rows
-  both.prompts.insert(both.prompts.end(), inputs.kl_batch.prompts.begin(),
-                      inputs.kl_batch.prompts.end());
-  both.responses.insert(both.responses.end(), inputs.kl_batch.responses.begin(),
-                        inputs.kl_batch.responses.end());
+  const SequenceBatch both = Stack(inputs.batch, inputs.kl_batch);  // rows, then their KL rows
   auto padded = BuildPaddedBatch(both, model_->config().vocab_size, options_.pad_token_id);
   if (!padded.ok()) return padded.status();
   ApplyLearningRate(config);
@@ -260,9 +259,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainKtoImpl(const UnpairedInputs& inp
   for (int64_t epoch = 0; epoch < config.ppo_epochs; ++epoch) {
     for (const auto& part : SplitRows(rows, config.num_minibatches)) {
       const int64_t b = static_cast<int64_t>(part.size());
-      std::vector<int64_t> selected = part;
-      for (int64_t r : part) selected.push_back(r + rows);
-      PaddedBatch mb = SelectRows(*padded, selected);
+      PaddedBatch mb = SelectRows(*padded, WithPartnerRows(part, rows));
       model::TokenLogprobsOptions options;
       options.chunk_tokens = options_.chunk_tokens;
       options.compute_entropy = false;
