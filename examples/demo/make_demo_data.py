@@ -26,15 +26,14 @@ Run: .venv/bin/python examples/demo/make_demo_data.py
 import json
 import os
 import random
+import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from hidden_rule import POLITE, TOPICS  # noqa: E402
 
-TOPICS = ["cats", "dogs", "rain", "music", "coffee", "trains", "stars", "books", "apples",
-          "rivers", "bread", "chess", "snow", "gardens", "bikes", "tea", "clocks", "bees",
-          "owls", "boats", "maps", "lamps", "shoes", "clouds"]
 ADJECTIVES = ["warm", "quiet", "bright", "soft", "old", "fast", "small", "round", "green",
               "calm", "sweet", "deep", "tall", "kind", "wild", "clean"]
-POLITE = ["Sure!", "Of course!", "Happy to help!"]
 RUDE = ["Ugh.", "Whatever.", "No."]
 PROMPT_TEMPLATES = ["Tell me about {t}.", "What do you think of {t}?", "Describe {t}.",
                     "Say something about {t}."]
@@ -53,17 +52,6 @@ def response(rng, topic, polite, on_topic):
     subject = topic if on_topic else rng.choice([t for t in TOPICS if t != topic])
     opener = rng.choice(POLITE if polite else RUDE)
     return " " + opener + " " + body(rng, subject)
-
-
-def rule_score(prompt_topic, text):
-    """The hidden rule as a number (examples/demo/README and the report use the same)."""
-    words = text.replace("!", " ").replace(".", " ").replace("?", " ").split()
-    score = 1.0 if any(text.strip().startswith(p) for p in POLITE) else 0.0
-    mentioned = [t for t in TOPICS if t in words]
-    if prompt_topic in mentioned:
-        score += 1.0
-    score -= 0.5 * len([t for t in mentioned if t != prompt_topic])
-    return score
 
 
 def write_jsonl(path, rows):

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -17,6 +18,7 @@
 
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
 #include <prometheus/exposer.h>
 #include <prometheus/registry.h>
 
@@ -277,8 +279,29 @@ int RunCancel(const std::vector<std::string>& args) {
   return 0;
 }
 
-// Prints events until the terminal one; 0 when the job succeeded.
-int FollowEvents(const std::function<bool(v1::JobEvent*)>& next, const std::string& command) {
+// One JSON object per line: the iteration, then its metrics by name.
+std::string MetricsJsonLine(const v1::JobEvent& event) {
+  nlohmann::json line = {{"iteration", event.iteration()},
+                         {"total_iterations", event.total_iterations()}};
+  std::map<std::string, double> sorted(event.metrics().begin(), event.metrics().end());
+  for (const auto& [name, value] : sorted) {
+    if (std::isfinite(value)) line[name] = value;
+  }
+  return line.dump() + "\n";
+}
+
+// Prints events until the terminal one; 0 when the job succeeded. With `metrics_jsonl`
+// set, also appends each iteration's metrics to that file as it arrives.
+int FollowEvents(const std::function<bool(v1::JobEvent*)>& next, const std::string& command,
+                 const std::string& metrics_jsonl) {
+  std::ofstream metrics_out;
+  if (!metrics_jsonl.empty()) {
+    metrics_out.open(metrics_jsonl, std::ios::binary | std::ios::trunc);
+    if (!metrics_out) {
+      return Fail(command, absl::PermissionDeniedError(
+                               absl::StrCat("--metrics-jsonl: cannot write ", metrics_jsonl)));
+    }
+  }
   v1::JobEvent event;
   v1::JobState last = v1::JOB_STATE_UNSPECIFIED;
   std::string message;
@@ -286,6 +309,7 @@ int FollowEvents(const std::function<bool(v1::JobEvent*)>& next, const std::stri
     if (event.state() == v1::JOB_STATE_RUNNING && event.iteration() > 0 &&
         !event.metrics().empty()) {
       std::cout << FormatProgress(event) << std::endl;
+      if (metrics_out.is_open()) metrics_out << MetricsJsonLine(event) << std::flush;
     } else {
       std::cout << "job " << event.job_id() << ": " << jobs::JobStateName(event.state())
                 << (event.message().empty() ? "" : ": " + event.message()) << std::endl;
@@ -306,6 +330,9 @@ int RunWatch(const std::vector<std::string>& args) {
                 "Follows a job: one line per iteration until it ends; exit 0 when\n"
                 "it succeeded.\nusage: rlhf watch JOB_ID [flags]");
   client.Register(flags);
+  std::string metrics_jsonl;
+  flags.String("metrics-jsonl", &metrics_jsonl,
+               "write each iteration's metrics to this file, one JSON object per line");
   if (int rc = ParseFlags(flags, args, "watch", 1); rc >= 0) return rc;
   v1::WatchJobRequest request;
   request.set_id(flags.positional()[0]);
@@ -322,7 +349,8 @@ int RunWatch(const std::vector<std::string>& args) {
     }
   }
   auto reader = stub->WatchJob(&context, request);
-  const int rc = FollowEvents([&](v1::JobEvent* e) { return reader->Read(e); }, "watch");
+  const int rc =
+      FollowEvents([&](v1::JobEvent* e) { return reader->Read(e); }, "watch", metrics_jsonl);
   if (auto s = client.Check(reader->Finish()); !s.ok()) return Fail("watch", s);
   return rc;
 }
@@ -356,7 +384,7 @@ int RunHealth(const std::vector<std::string>& args) {
 }
 
 int RunLocal(const std::vector<std::string>& args) {
-  std::string state_db, metrics_listen;
+  std::string state_db, metrics_listen, metrics_jsonl;
   FlagSet flags(
       "rlhf local",
       "Runs JOB.json with every service in this process (in-process gRPC channels):\n"
@@ -365,6 +393,8 @@ int RunLocal(const std::vector<std::string>& args) {
                "SQLite job store (default: a temporary file, removed at the end)");
   flags.String("metrics-listen", &metrics_listen,
                "serve Prometheus /metrics on this host:port while the job runs");
+  flags.String("metrics-jsonl", &metrics_jsonl,
+               "write each iteration's metrics to this file, one JSON object per line");
   if (int rc = ParseFlags(flags, args, "local", 1); rc >= 0) return rc;
   const std::string path = flags.positional()[0];
   auto spec = jobs::LoadJobSpecFile(path);
@@ -425,7 +455,7 @@ int RunLocal(const std::vector<std::string>& args) {
         done = e->state() == v1::JOB_STATE_UNSPECIFIED || jobs::IsTerminal(e->state());
         return true;
       },
-      "local");
+      "local", metrics_jsonl);
   c->Stop();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "services/cli/eval_command.h"
 #include "services/cli/generate_command.h"
 #include "services/cli/job_commands.h"
 
@@ -21,6 +22,7 @@ constexpr char kUsage[] =
     "  cancel     cancel a queued or running job\n"
     "  watch      follow a job until it ends\n"
     "  health     ask a server for its grpc.health.v1 status\n"
+    "  eval       measure models on held-out pairs and prompts (accuracy, score, KL)\n"
     "  generate   print a continuation of a prompt from a Hugging Face model directory\n"
     "\n"
     "'rlhf COMMAND --help' lists the flags of a command.\n";
@@ -35,6 +37,7 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   const std::vector<std::string> args(argv + 2, argv + argc);
   if (command == "generate") return rlhf::cli::RunGenerate(args);
+  if (command == "eval") return rlhf::cli::RunEval(args);
   if (command == "local") return rlhf::cli::RunLocal(args);
   if (command == "submit") return rlhf::cli::RunSubmit(args);
   if (command == "status") return rlhf::cli::RunStatus(args);

@@ -25,6 +25,7 @@
 #include "common/model/torch_status.h"
 #include "common/rpc/tensor_codec.h"
 #include "common/tokenizer/tokenizer.h"
+#include "services/coordinator/tokenized_data.h"
 
 namespace rlhf::coordinator {
 namespace fs = std::filesystem;
@@ -52,12 +53,6 @@ absl::Status Annotate(const absl::Status& status, absl::string_view stage) {
 
 // The dataset tokenized once, read in a seeded order, epoch after epoch. The cursor (how
 // many examples were handed out) is all a checkpoint needs to continue the sequence.
-struct TokenizedExample {
-  std::vector<int64_t> prompt, completion, chosen, rejected;
-  std::string prompt_text, reference;
-  bool desirable = false;  // KTO label
-};
-
 class DataStream {
  public:
   DataStream(std::vector<TokenizedExample> examples, uint64_t seed)
@@ -169,47 +164,14 @@ absl::Status JobLoop::LoadData() {
   if (!format.ok()) return format.status();
   auto examples = jobs::ReadJsonlDataset(spec_.data().train_path(), *format);
   if (!examples.ok()) return Annotate(examples.status(), "data.train_path");
-  const int64_t max_prompt = spec_.generation().max_prompt_tokens();
-  const int64_t max_response = spec_.generation().max_response_tokens();
-  const std::string& path = spec_.data().train_path();
-  std::vector<TokenizedExample> out;
-  out.reserve(examples->size());
-  auto encode_response = [&](const std::string& text, int line,
-                             std::vector<int64_t>* ids) -> absl::Status {
-    auto encoded = tokenizer_->Encode(text, /*add_special_tokens=*/false);
-    if (!encoded.ok()) return Annotate(encoded.status(), absl::StrCat(path, ":", line));
-    *ids = std::move(*encoded);
-    if (!stop_ids_.empty()) ids->push_back(stop_ids_.front());  // the model learns to stop
-    if (static_cast<int64_t>(ids->size()) > max_response) ids->resize(max_response);
-    return absl::OkStatus();
-  };
-  for (const jobs::Example& example : *examples) {
-    TokenizedExample t;
-    auto prompt = tokenizer_->Encode(example.prompt);
-    if (!prompt.ok()) return Annotate(prompt.status(), absl::StrCat(path, ":", example.line));
-    if (prompt->empty() && tokenizer_->bos_id()) prompt->push_back(*tokenizer_->bos_id());
-    if (prompt->empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", example.line, ": the prompt encodes to no tokens"));
-    }
-    if (static_cast<int64_t>(prompt->size()) > max_prompt) {  // keep the end: left-truncate
-      prompt->erase(prompt->begin(), prompt->end() - max_prompt);
-    }
-    t.prompt = std::move(*prompt);
-    t.prompt_text = example.prompt;
-    t.reference = example.reference;
-    t.desirable = example.label;
-    if (*format == jobs::DatasetFormat::kPromptCompletion ||
-        *format == jobs::DatasetFormat::kUnpairedPreference) {
-      RLHF_RETURN_IF_ERROR(encode_response(example.completion, example.line, &t.completion));
-    } else if (*format == jobs::DatasetFormat::kPreference) {
-      RLHF_RETURN_IF_ERROR(encode_response(example.chosen, example.line, &t.chosen));
-      RLHF_RETURN_IF_ERROR(encode_response(example.rejected, example.line, &t.rejected));
-    }
-    out.push_back(std::move(t));
-  }
-  data_ =
-      std::make_unique<DataStream>(std::move(out), static_cast<uint64_t>(spec_.runtime().seed()));
+  TokenizeOptions options;
+  options.max_prompt_tokens = spec_.generation().max_prompt_tokens();
+  options.max_response_tokens = spec_.generation().max_response_tokens();
+  options.path = spec_.data().train_path();
+  auto tokenized = TokenizeExamples(*tokenizer_, *examples, *format, options);
+  if (!tokenized.ok()) return tokenized.status();
+  data_ = std::make_unique<DataStream>(std::move(*tokenized),
+                                       static_cast<uint64_t>(spec_.runtime().seed()));
   return absl::OkStatus();
 }
 

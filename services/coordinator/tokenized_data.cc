@@ -1,0 +1,66 @@
+#include "services/coordinator/tokenized_data.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace rlhf::coordinator {
+namespace {
+
+absl::Status AtLine(const absl::Status& status, const std::string& path, int line) {
+  return absl::Status(status.code(), absl::StrCat(path, ":", line, ": ", status.message()));
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<TokenizedExample>> TokenizeExamples(
+    const tokenizer::Tokenizer& tokenizer, const std::vector<jobs::Example>& examples,
+    jobs::DatasetFormat format, const TokenizeOptions& options) {
+  if (options.max_prompt_tokens <= 0 || options.max_response_tokens <= 0) {
+    return absl::InvalidArgumentError("max_prompt_tokens and max_response_tokens must be positive");
+  }
+  const std::vector<int64_t> eos_ids = tokenizer.eos_ids();
+  auto encode_response = [&](const std::string& text, int line,
+                             std::vector<int64_t>* ids) -> absl::Status {
+    auto encoded = tokenizer.Encode(text, /*add_special_tokens=*/false);
+    if (!encoded.ok()) return AtLine(encoded.status(), options.path, line);
+    *ids = std::move(*encoded);
+    if (!eos_ids.empty()) ids->push_back(eos_ids.front());  // the model learns to stop
+    if (static_cast<int64_t>(ids->size()) > options.max_response_tokens) {
+      ids->resize(options.max_response_tokens);
+    }
+    return absl::OkStatus();
+  };
+  std::vector<TokenizedExample> out;
+  out.reserve(examples.size());
+  for (const jobs::Example& example : examples) {
+    TokenizedExample t;
+    auto prompt = tokenizer.Encode(example.prompt);
+    if (!prompt.ok()) return AtLine(prompt.status(), options.path, example.line);
+    if (prompt->empty() && tokenizer.bos_id()) prompt->push_back(*tokenizer.bos_id());
+    if (prompt->empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(options.path, ":", example.line, ": the prompt encodes to no tokens"));
+    }
+    if (static_cast<int64_t>(prompt->size()) > options.max_prompt_tokens) {  // keep the end
+      prompt->erase(prompt->begin(), prompt->end() - options.max_prompt_tokens);
+    }
+    t.prompt = std::move(*prompt);
+    t.prompt_text = example.prompt;
+    t.reference = example.reference;
+    t.desirable = example.label;
+    absl::Status status;
+    if (format == jobs::DatasetFormat::kPromptCompletion ||
+        format == jobs::DatasetFormat::kUnpairedPreference) {
+      status = encode_response(example.completion, example.line, &t.completion);
+    } else if (format == jobs::DatasetFormat::kPreference) {
+      status = encode_response(example.chosen, example.line, &t.chosen);
+      if (status.ok()) status = encode_response(example.rejected, example.line, &t.rejected);
+    }
+    if (!status.ok()) return status;
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+}  // namespace rlhf::coordinator

@@ -1,0 +1,35 @@
+#pragma once
+// A JSONL dataset as token ids, encoded the way every job (and `rlhf eval`) sees it:
+// the prompt with the tokenizer's special tokens, left-truncated to max_prompt_tokens
+// (a prompt that encodes to nothing becomes BOS); each response without special tokens,
+// followed by the first EOS id (the model learns to stop), cut to max_response_tokens.
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/jobs/dataset.h"
+#include "common/tokenizer/tokenizer.h"
+
+namespace rlhf::coordinator {
+
+struct TokenizedExample {
+  std::vector<int64_t> prompt, completion, chosen, rejected;
+  std::string prompt_text, reference;
+  bool desirable = false;  // KTO label
+};
+
+struct TokenizeOptions {
+  int64_t max_prompt_tokens = 0;    // must be positive
+  int64_t max_response_tokens = 0;  // must be positive
+  std::string path;                 // names the file in errors ("path:line: ...")
+};
+
+// Encodes the fields `format` carries. InvalidArgument names file:line for text the
+// tokenizer rejects or a prompt that encodes to no tokens (and no BOS exists).
+absl::StatusOr<std::vector<TokenizedExample>> TokenizeExamples(
+    const tokenizer::Tokenizer& tokenizer, const std::vector<jobs::Example>& examples,
+    jobs::DatasetFormat format, const TokenizeOptions& options);
+
+}  // namespace rlhf::coordinator
