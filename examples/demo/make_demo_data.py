@@ -36,7 +36,8 @@ ADJECTIVES = ["warm", "quiet", "bright", "soft", "old", "fast", "small", "round"
               "calm", "sweet", "deep", "tall", "kind", "wild", "clean"]
 RUDE = ["Ugh.", "Whatever.", "No."]
 PROMPT_TEMPLATES = ["Tell me about {t}.", "What do you think of {t}?", "Describe {t}.",
-                    "Say something about {t}."]
+                    "Say something about {t}.", "Write a line about {t}.", "Talk to me about {t}.",
+                    "What are {t} like?", "Give me a thought on {t}."]
 HELDOUT_TEMPLATES = ["Can you talk about {t}?", "I want to hear about {t}."]
 BODY_TEMPLATES = ["{t} are {a} and {b}.", "I think {t} are {a}.", "{t} feel {a} and {b}."]
 
@@ -46,12 +47,20 @@ def body(rng, topic):
     return rng.choice(BODY_TEMPLATES).format(t=topic, a=a, b=b)
 
 
-def response(rng, topic, polite, on_topic):
+def response(rng, topic, polite, on_topic, shift=0):
+    """on_topic False: the subject is the topic `shift` places further in TOPICS. For a
+    fixed shift every topic is the wrong subject exactly once, so no topic word is more
+    common in rejected answers than in chosen ones (a reward model could otherwise learn
+    "tea is good" instead of "stay on the asked topic")."""
     if on_topic is None:  # an unfinished answer: an opener alone, or nothing
         return rng.choice(["", " " + rng.choice(POLITE + RUDE)])
-    subject = topic if on_topic else rng.choice([t for t in TOPICS if t != topic])
+    subject = topic if on_topic else TOPICS[(TOPICS.index(topic) + shift) % len(TOPICS)]
     opener = rng.choice(POLITE if polite else RUDE)
     return " " + opener + " " + body(rng, subject)
+
+
+def shift_for(template_index, slot):
+    return 1 + (7 * template_index + 5 * slot) % (len(TOPICS) - 1)
 
 
 def write_jsonl(path, rows):
@@ -65,23 +74,27 @@ def make_data(rng):
     os.makedirs(data, exist_ok=True)
     sft, pairs, heldout, prompts, heldout_prompts = [], [], [], [], []
     for topic in TOPICS:
-        for template in PROMPT_TEMPLATES:
+        for j, template in enumerate(PROMPT_TEMPLATES):
             prompt = template.format(t=topic)
             prompts.append({"prompt": prompt})
-            # SFT: every kind of response, the rule-following one only a quarter of the time.
-            for polite in (True, False):
-                for on_topic in (True, False):
-                    sft.append({"prompt": prompt, "completion": response(rng, topic, polite, on_topic)})
-            # Rejected: rude, off-topic, both, or unfinished (on_topic None).
-            for polite, on_topic in [(False, True), (True, False), (False, False), (True, None)]:
+            # SFT: like a real instruction corpus, answers are mostly on topic (3 in 4), but
+            # manners are a coin flip; a response follows the whole rule 1 time in 4 or so.
+            for polite, on_topic in [(True, True), (False, True), (False, True), (True, False)]:
+                sft.append({"prompt": prompt, "completion": response(
+                    rng, topic, polite, on_topic, shift_for(j, 0))})
+            # Rejected: rude, off-topic (twice: the harder lesson), both, or unfinished.
+            kinds = [(False, True), (True, False), (True, False), (False, False), (True, None)]
+            for slot, (polite, on_topic) in enumerate(kinds):
                 pairs.append({"prompt": prompt, "chosen": response(rng, topic, True, True),
-                              "rejected": response(rng, topic, polite, on_topic)})
-        for template in HELDOUT_TEMPLATES:
+                              "rejected": response(rng, topic, polite, on_topic,
+                                                   shift_for(j, slot + 1))})
+        for j, template in enumerate(HELDOUT_TEMPLATES):
             prompt = template.format(t=topic)
             heldout_prompts.append({"prompt": prompt})
-            for polite, on_topic in [(False, True), (True, False), (True, None)]:
+            for slot, (polite, on_topic) in enumerate([(False, True), (True, False), (True, None)]):
                 heldout.append({"prompt": prompt, "chosen": response(rng, topic, True, True),
-                                "rejected": response(rng, topic, polite, on_topic)})
+                                "rejected": response(rng, topic, polite, on_topic,
+                                                     shift_for(j + 5, slot))})
     rng.shuffle(sft)
     rng.shuffle(pairs)
     write_jsonl(os.path.join(data, "sft.jsonl"), sft)
@@ -118,8 +131,8 @@ def make_model(corpus):
                    "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
                    "add_prefix_space": False, "model_max_length": 128}, f, indent=2)
     torch.manual_seed(0)
-    config = transformers.GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=128, n_embd=64,
-                                     n_layer=2, n_head=4, bos_token_id=eos, eos_token_id=eos,
+    config = transformers.GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=128, n_embd=128,
+                                     n_layer=4, n_head=4, bos_token_id=eos, eos_token_id=eos,
                                      resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
     model = transformers.GPT2LMHeadModel(config).eval()
     model.generation_config.pad_token_id = eos

@@ -185,8 +185,7 @@ class Evaluation {
       }
       std::vector<double> margins;
       for (size_t i = 0; i < prompts.size(); ++i) {
-        margins.push_back(flags_.beta *
-                          ((lp[0][i] - ref[0][i]) - (lp[1][i] - ref[1][i])));
+        margins.push_back(flags_.beta * ((lp[0][i] - ref[0][i]) - (lp[1][i] - ref[1][i])));
       }
       Add("implicit_reward_accuracy", Accuracy(margins));
       Add("implicit_reward_margin", Mean(margins));
@@ -232,8 +231,7 @@ class Evaluation {
     for (const auto& r : responses) lengths.push_back(static_cast<double>(r.size()));
     Add("samples", static_cast<double>(responses.size()));
     Add("response_length", Mean(lengths));
-    Add("finished_fraction",
-        Mean(std::vector<double>(finished.begin(), finished.end())));
+    Add("finished_fraction", Mean(std::vector<double>(finished.begin(), finished.end())));
     if (scorer_) {
       auto s = RewardScores(*scorer_, prompt_rows, responses, flags_.batch_size);
       if (!s.ok()) return Annotate(s.status(), "reward model");
@@ -336,7 +334,8 @@ int RunEval(const std::vector<std::string>& args) {
       "max token counts).\nusage: rlhf eval [flags]");
   flags.String("policy", &f.policy, "causal LM directory to evaluate (its tokenizer is used)");
   flags.String("reference", &f.reference, "frozen reference model directory");
-  flags.String("reward-model", &f.reward_model, "reward model directory (*ForSequenceClassification)");
+  flags.String("reward-model", &f.reward_model,
+               "reward model directory (*ForSequenceClassification)");
   flags.String("pairs", &f.pairs, "preference pairs JSONL (prompt, chosen, rejected)");
   flags.String("prompts", &f.prompts, "prompts JSONL to sample responses for");
   flags.Int("samples-per-prompt", &f.samples_per_prompt, "responses sampled per prompt");

@@ -18,9 +18,9 @@
 
 #include <google/protobuf/util/time_util.h>
 #include <grpcpp/grpcpp.h>
-#include <nlohmann/json.hpp>
 #include <prometheus/exposer.h>
 #include <prometheus/registry.h>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"

@@ -20,3 +20,28 @@ finish() {
   echo "$passed passed, $failures failed"
   [ "$failures" -eq 0 ]
 }
+
+# Servers for the multi-process tests. The caller sets $bin and $work and declares
+# `declare -A pid port mport`; its EXIT trap kills ${pid[@]}.
+# start NAME BINARY ARGS...: runs a server on ephemeral ports, reads them from its log.
+start() {
+  local name=$1; shift
+  "$@" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 >"$work/$name.log" 2>&1 &
+  pid[$name]=$!
+  for _ in $(seq 1 300); do
+    if grep -q "listening on" "$work/$name.log"; then
+      port[$name]=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\),.*/\1/p' "$work/$name.log" | head -1)
+      mport[$name]=$(sed -n 's/.*metrics on port \([0-9]*\);.*/\1/p' "$work/$name.log" | head -1)
+      return 0
+    fi
+    sleep 0.1
+  done
+  echo "FAIL $name did not start:"; cat "$work/$name.log"; exit 1
+}
+wait_serving() {
+  for _ in $(seq 1 300); do
+    "$bin/rlhf" health "127.0.0.1:${port[$1]}" >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  echo "FAIL $1 never reported SERVING:"; cat "$work/$1.log"; exit 1
+}
