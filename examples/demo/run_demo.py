@@ -164,7 +164,7 @@ class Demo:
 
         with open(os.path.join(self.report, "summary.json"), "w") as f:
             json.dump(results, f, indent=2)
-        plot_all(self.report)
+        plot_all(self.report, results["kl_target"])
         checks = check(results, self.args.quick)
         write_summary(self.report, results, samples, checks)
         log("")
@@ -239,13 +239,13 @@ PLOTS = {  # stage -> [(metric, title)]
     "sft": [("loss", "SFT loss (NLL per token)")],
     "reward_model": [("loss", "reward model loss (Bradley-Terry)"),
                      ("reward_accuracy", "training-batch accuracy")],
-    "ppo": [("reward_mean", "reward-model score of rollouts"), ("kl", "KL to reference"),
+    "ppo": [("reward_mean", "reward-model score of rollouts"), ("kl", "KL to reference (dashed: target)"),
             ("policy_loss", "policy loss"), ("value_loss", "value loss")],
     "dpo": [("loss", "DPO loss"), ("reward_accuracy", "training-batch implicit-reward accuracy")],
 }
 
 
-def plot_all(report):
+def plot_all(report, kl_target=None):
     if shutil.which("gnuplot") is None:
         log("run_demo: gnuplot not found; skipping plots (scripts/install_deps.sh installs it)")
         return
@@ -263,8 +263,13 @@ def plot_all(report):
                   f"title '{stage}'",
                   "set grid", "set xlabel 'iteration'", "unset key"]
         for i, (metric, title) in enumerate(series):
-            script += [f"set title '{title}'",
-                       f"plot '{data}' using 1:{i + 2} with lines lw 2"]
+            line = f"plot '{data}' using 1:{i + 2} with lines lw 2"
+            yrange = "set autoscale y"
+            if metric == "kl" and kl_target is not None:  # the configured target, dashed
+                line += f", {kl_target} with lines dt 2 lw 2 lc rgb 'red'"
+                top = max([kl_target] + [r.get("kl", 0) for r in rows])
+                yrange = f"set yrange [0:{1.15 * top}]"
+            script += [f"set title '{title}'", yrange, line]
         script.append("unset multiplot")
         subprocess.run(["gnuplot"], input="\n".join(script), text=True, check=True)
 

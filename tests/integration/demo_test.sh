@@ -12,8 +12,16 @@ bin=$(cd "$1" && pwd)
 python=$2
 work=$(mktemp -d)
 declare -A pid port mport
-cleanup() {
+cleanup() {  # servers drain on SIGTERM; kill -9 what is left after 10 s
+  for name in "${!pid[@]}"; do kill "${pid[$name]}" 2>/dev/null; done
+  for _ in $(seq 1 100); do
+    alive=0
+    for name in "${!pid[@]}"; do kill -0 "${pid[$name]}" 2>/dev/null && alive=1; done
+    [ $alive -eq 0 ] && break
+    sleep 0.1
+  done
   for name in "${!pid[@]}"; do kill -9 "${pid[$name]}" 2>/dev/null; done
+  wait 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -67,13 +75,24 @@ import json, sys
 local = [json.loads(line) for line in open(sys.argv[1])][:3]
 remote = [json.loads(line) for line in open(sys.argv[2])]
 assert len(remote) == 3, f"remote run has {len(remote)} iterations"
-bad = []
+bad, worst = [], 0.0
 for a, b in zip(local, remote):
     for key in ["reward_mean", "kl", "loss", "policy_loss", "value_loss", "entropy",
                 "response_length"]:
+        worst = max(worst, abs(a[key] - b[key]))
         if abs(a[key] - b[key]) > 1e-3 * max(1.0, abs(a[key])):
             bad.append(f"iteration {a['iteration']} {key}: local {a[key]} remote {b[key]}")
-print("\n".join(bad) if bad else "first iterations match")
+print("\n".join(bad) if bad else f"first iterations match (largest difference {worst:.3g})")
 sys.exit(1 if bad else 0)
 PYEOF
+
+# rlhf eval: bad flags and inputs are one clear line.
+expect "eval without a model" 2 "give --policy and/or --reward-model" -- \
+  "$bin/rlhf" eval --pairs examples/demo/data/heldout.jsonl
+expect "eval of pairs with a policy but no reference" 2 "--pairs needs --reward-model" -- \
+  "$bin/rlhf" eval --policy "$out/sft/final" --pairs examples/demo/data/heldout.jsonl
+expect "eval of a missing model" 1 "/nonexistent: cannot open" -- \
+  "$bin/rlhf" eval --reward-model /nonexistent --pairs examples/demo/data/heldout.jsonl
+expect "eval of prompts as pairs" 2 "prompts.jsonl:1: missing field .chosen." -- \
+  "$bin/rlhf" eval --reward-model "$out/reward_model/final" --pairs examples/demo/data/prompts.jsonl
 finish
