@@ -238,10 +238,13 @@ def check(r, quick):
 PLOTS = {  # stage -> [(metric, title)]
     "sft": [("loss", "SFT loss (NLL per token)")],
     "reward_model": [("loss", "reward model loss (Bradley-Terry)"),
-                     ("reward_accuracy", "training-batch accuracy")],
+                     ("reward_accuracy", "training-batch accuracy"),
+                     ("reward_margin", "score(chosen) - score(rejected)")],
     "ppo": [("reward_mean", "reward-model score of rollouts"), ("kl", "KL to reference (dashed: target)"),
             ("policy_loss", "policy loss"), ("value_loss", "value loss")],
-    "dpo": [("loss", "DPO loss"), ("reward_accuracy", "training-batch implicit-reward accuracy")],
+    "dpo": [("loss", "DPO loss"), ("reward_accuracy", "training-batch implicit-reward accuracy"),
+            ("reward_margin", "implicit reward margin (chosen - rejected)"),
+            ("chosen_rewards", "implicit reward of chosen: beta (log pi - log ref)")],
 }
 
 
