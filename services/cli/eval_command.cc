@@ -46,6 +46,15 @@ struct EvalFlags {
   uint64_t seed = 0;
 };
 
+// Rows [begin, end) of prompts/responses as the services' wire batch.
+v1::SequenceBatch Slice(const Rows& prompts, const Rows& responses, size_t begin, size_t end) {
+  v1::SequenceBatch batch;
+  rpc::TokensToProto(Rows(prompts.begin() + begin, prompts.begin() + end), batch.mutable_prompts());
+  rpc::TokensToProto(Rows(responses.begin() + begin, responses.begin() + end),
+                     batch.mutable_responses());
+  return batch;
+}
+
 // Sum over each row's response tokens of log p(token | everything before it).
 absl::StatusOr<std::vector<double>> SequenceLogprobs(reference::ReferenceCore& core,
                                                      const Rows& prompts, const Rows& responses,
@@ -53,12 +62,7 @@ absl::StatusOr<std::vector<double>> SequenceLogprobs(reference::ReferenceCore& c
   std::vector<double> sums;
   for (size_t begin = 0; begin < prompts.size(); begin += batch_size) {
     const size_t end = std::min(prompts.size(), begin + static_cast<size_t>(batch_size));
-    v1::SequenceBatch batch;
-    rpc::TokensToProto(Rows(prompts.begin() + begin, prompts.begin() + end),
-                       batch.mutable_prompts());
-    rpc::TokensToProto(Rows(responses.begin() + begin, responses.begin() + end),
-                       batch.mutable_responses());
-    auto flat = core.LogProbs(batch, temperature);
+    auto flat = core.LogProbs(Slice(prompts, responses, begin, end), temperature);
     if (!flat.ok()) return flat.status();
     const torch::Tensor values = flat->to(torch::kFloat64).contiguous();
     const double* data = values.data_ptr<double>();
@@ -78,10 +82,7 @@ absl::StatusOr<std::vector<double>> RewardScores(reward::Scorer& scorer, const R
   for (size_t begin = 0; begin < prompts.size(); begin += batch_size) {
     const size_t end = std::min(prompts.size(), begin + static_cast<size_t>(batch_size));
     v1::ScoreRequest request;
-    rpc::TokensToProto(Rows(prompts.begin() + begin, prompts.begin() + end),
-                       request.mutable_batch()->mutable_prompts());
-    rpc::TokensToProto(Rows(responses.begin() + begin, responses.begin() + end),
-                       request.mutable_batch()->mutable_responses());
+    *request.mutable_batch() = Slice(prompts, responses, begin, end);
     auto batch_scores = scorer.Score(request);
     if (!batch_scores.ok()) return batch_scores.status();
     scores.insert(scores.end(), batch_scores->begin(), batch_scores->end());
