@@ -1,5 +1,6 @@
 #include "common/model/causal_lm.h"
 
+#include "common/model/dense.h"
 #include "common/model/torch_status.h"
 
 namespace rlhf::model {
@@ -19,7 +20,7 @@ torch::Tensor CausalLm::LmHeadWeight() {
 }
 
 torch::Tensor CausalLm::Logits(const torch::Tensor& hidden) {
-  return torch::matmul(hidden, LmHeadWeight().t());
+  return Linear(hidden, LmHeadWeight());
 }
 
 absl::StatusOr<torch::Tensor> CausalLm::Forward(const torch::Tensor& input_ids,

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "common/model/dense.h"
+
 namespace rlhf::model {
 namespace {
 
@@ -20,9 +22,7 @@ Conv1DImpl::Conv1DImpl(int64_t in_features, int64_t out_features) {
 
 torch::Tensor Conv1DImpl::forward(const torch::Tensor& x) {
   // Conv1D.forward: torch.addmm(self.bias, x.view(-1, x.size(-1)), self.weight)
-  std::vector<int64_t> out_shape(x.sizes().begin(), x.sizes().end());
-  out_shape.back() = weight_.size(1);
-  return torch::addmm(bias_, x.reshape({-1, x.size(-1)}), weight_).view(out_shape);
+  return AddmmInOut(x, weight_, bias_);
 }
 
 Gpt2AttentionImpl::Gpt2AttentionImpl(const ModelConfig& config, int64_t layer_index)

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "common/model/dense.h"
 #include "common/model/rope.h"
 
 namespace rlhf::model {
@@ -9,6 +10,11 @@ namespace {
 
 torch::nn::Linear MakeLinear(int64_t in, int64_t out, bool bias) {
   return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+}
+
+// linear->forward(x), through dense.h's few-row fast path.
+torch::Tensor Project(const torch::nn::Linear& linear, const torch::Tensor& x) {
+  return Linear(x, linear->weight, linear->bias);
 }
 
 }  // namespace
@@ -46,17 +52,19 @@ torch::Tensor LlamaAttentionImpl::forward(const torch::Tensor& x, const torch::T
                                           const AttentionContext& context) {
   const int64_t batch = x.size(0);
   const int64_t tokens = x.size(1);
-  torch::Tensor query =
-      ApplyRope(q_proj_(x).view({batch, tokens, num_heads_, head_dim_}).transpose(1, 2), cos, sin);
-  torch::Tensor key = ApplyRope(
-      k_proj_(x).view({batch, tokens, num_kv_heads_, head_dim_}).transpose(1, 2), cos, sin);
-  torch::Tensor value = v_proj_(x).view({batch, tokens, num_kv_heads_, head_dim_}).transpose(1, 2);
+  torch::Tensor query = ApplyRope(
+      Project(q_proj_, x).view({batch, tokens, num_heads_, head_dim_}).transpose(1, 2), cos, sin);
+  torch::Tensor key =
+      ApplyRope(Project(k_proj_, x).view({batch, tokens, num_kv_heads_, head_dim_}).transpose(1, 2),
+                cos, sin);
+  torch::Tensor value =
+      Project(v_proj_, x).view({batch, tokens, num_kv_heads_, head_dim_}).transpose(1, 2);
   if (context.cache != nullptr) {
     std::tie(key, value) = context.cache->Append(layer_index_, key, value);
   }
   // LlamaAttention.scaling = head_dim ** -0.5
   const double scale = 1.0 / std::sqrt(static_cast<double>(head_dim_));
-  return o_proj_(Attend(query, key, value, context, sliding_window_, scale));
+  return Project(o_proj_, Attend(query, key, value, context, sliding_window_, scale));
 }
 
 LlamaMlpImpl::LlamaMlpImpl(const ModelConfig& config) : activation_(config.hidden_act) {
@@ -68,7 +76,7 @@ LlamaMlpImpl::LlamaMlpImpl(const ModelConfig& config) : activation_(config.hidde
 }
 
 torch::Tensor LlamaMlpImpl::forward(const torch::Tensor& x) {
-  return down_proj_(Activate(gate_proj_(x), activation_) * up_proj_(x));
+  return Project(down_proj_, Activate(Project(gate_proj_, x), activation_) * Project(up_proj_, x));
 }
 
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const ModelConfig& config, int64_t layer_index) {
