@@ -13,6 +13,7 @@ APT_PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev gnuplot-nox curl
+  libgloo-dev  # headers for c10d ProcessGroupGloo (the torch wheel ships its header, not gloo's)
 )
 
 # PyPI pins. torch's wheel carries LibTorch: C++ headers, shared libraries, CMake config.

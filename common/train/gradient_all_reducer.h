@@ -4,9 +4,8 @@
 // calls AllReduceMean on its gradients before clipping and the optimizer step, so every
 // rank takes the identical step (DESIGN.md: c10d, Gloo on CPU, NCCL on GPU).
 //
-// Only the single-rank implementation exists so far: the PyPI torch wheel ships
-// ProcessGroupGloo.hpp but not the gloo/ headers it includes, so a c10d Gloo reducer cannot
-// be compiled against the wheel as is. A c10d implementation plugs in behind this interface.
+// Implementations: SingleRankAllReducer below, and DataParallelGroup
+// (data_parallel_group.h: c10d Gloo).
 
 #include <cstdint>
 #include <memory>

@@ -1,0 +1,151 @@
+// DataParallelGroup: two ranks in one process over loopback (real c10d TCPStore + Gloo).
+// Collectives give the mean and rank 0's values; two PolicyTrainers that each train on half
+// a batch end with identical weights, equal to one trainer trained on the whole batch.
+
+#include "common/train/data_parallel_group.h"
+
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <functional>
+#include <thread>
+
+#include "tests/unit/train/test_util.h"
+
+namespace rlhf::train {
+namespace {
+
+using testing::ConfigOrDie;
+using ::testing::HasSubstr;
+using testing::LoadTrainerOrDie;
+
+// A port nobody listens on right now (bind to 0, read it back, close).
+int64_t FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+DataParallelOptions Options(int64_t rank, int64_t port) {
+  DataParallelOptions options;
+  options.rank = rank;
+  options.world_size = 2;
+  options.store_port = port;
+  options.gloo_host = "127.0.0.1";
+  options.timeout = std::chrono::seconds(60);
+  return options;
+}
+
+// Runs body(group) on ranks 0 and 1, each in its own thread with its own group.
+void RunTwoRanks(const std::function<void(DataParallelGroup&)>& body) {
+  const int64_t port = FreePort();
+  std::vector<std::thread> threads;
+  for (int64_t rank = 0; rank < 2; ++rank) {
+    threads.emplace_back([&, rank] {
+      auto group = DataParallelGroup::Join(Options(rank, port));
+      ASSERT_TRUE(group.ok()) << group.status();
+      EXPECT_EQ((*group)->rank(), rank);
+      EXPECT_EQ((*group)->world_size(), 2);
+      body(**group);
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+TEST(DataParallelGroupTest, CollectivesAverageAndBroadcast) {
+  RunTwoRanks([](DataParallelGroup& group) {
+    const float r = static_cast<float>(group.rank());
+    std::vector<torch::Tensor> grads = {torch::full({2, 3}, r), torch::full({4}, 10 * r)};
+    ASSERT_TRUE(group.AllReduceMean(grads).ok());
+    EXPECT_TRUE(torch::equal(grads[0], torch::full({2, 3}, 0.5f)));
+    EXPECT_TRUE(torch::equal(grads[1], torch::full({4}, 5.0f)));
+
+    std::string bytes = group.rank() == 0 ? std::string("train\0me", 8) : "stale";
+    ASSERT_TRUE(group.Broadcast(&bytes).ok());
+    EXPECT_EQ(bytes, std::string("train\0me", 8));
+
+    std::vector<torch::Tensor> weights = {torch::full({3}, r + 1)};
+    ASSERT_TRUE(group.BroadcastTensors(weights).ok());
+    EXPECT_TRUE(torch::equal(weights[0], torch::full({3}, 1.0f)));
+  });
+}
+
+TEST(DataParallelGroupTest, TwoRanksOnHalvesTrainLikeOneRankOnTheWhole) {
+  // Equal lengths, so the mean over the whole batch's tokens is the mean of the halves'.
+  SequenceBatch batch;
+  for (int64_t i = 0; i < 4; ++i) {
+    batch.prompts.push_back({1 + i, 7, 9});
+    batch.responses.push_back({11 + i, 20 + 2 * i, 3, 40 + i});
+  }
+  const AlgorithmConfig sft = ConfigOrDie(R"({"algorithm": "sft"})");
+
+  auto single = LoadTrainerOrDie("gpt2", /*value_head=*/false);
+  ASSERT_NE(single, nullptr);
+  for (int step = 0; step < 2; ++step) ASSERT_TRUE(single->TrainSft(batch, sft).ok());
+
+  std::vector<std::vector<std::pair<std::string, torch::Tensor>>> weights(2);
+  RunTwoRanks([&](DataParallelGroup& group) {
+    // A shared_ptr that does not own the group (it outlives the trainer here).
+    std::shared_ptr<GradientAllReducer> reducer(&group, [](GradientAllReducer*) {});
+    TrainerOptions options;
+    options.optimizer.learning_rate = 1e-3;
+    options.chunk_tokens = 7;
+    auto trainer = PolicyTrainer::Load(testing::ModelDir("gpt2"), false, options, reducer);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    const int64_t r = group.rank();
+    SequenceBatch half;
+    half.prompts.assign(batch.prompts.begin() + 2 * r, batch.prompts.begin() + 2 * r + 2);
+    half.responses.assign(batch.responses.begin() + 2 * r, batch.responses.begin() + 2 * r + 2);
+    for (int step = 0; step < 2; ++step) ASSERT_TRUE((*trainer)->TrainSft(half, sft).ok());
+    weights[r] = (*trainer)->NamedWeights(false);
+  });
+
+  const auto expected = single->NamedWeights(false);
+  ASSERT_EQ(weights[0].size(), expected.size());
+  ASSERT_EQ(weights[1].size(), expected.size());
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const std::string& name = expected[i].first;
+    EXPECT_TRUE(torch::equal(weights[0][i].second, weights[1][i].second)) << name;
+    torch::Tensor got = weights[0][i].second, want = expected[i].second;
+    if (name.ends_with("attn.c_attn.bias")) {
+      // The key bias's gradient is zero in exact arithmetic (softmax ignores a shift shared
+      // by all keys), so AdamW turns rounding noise into full-size steps: skip that third.
+      const int64_t hidden = got.size(0) / 3;
+      got = torch::cat({got.slice(0, 0, hidden), got.slice(0, 2 * hidden)});
+      want = torch::cat({want.slice(0, 0, hidden), want.slice(0, 2 * hidden)});
+    }
+    EXPECT_TRUE(torch::allclose(got, want, 1e-4, 1e-6)) << name;
+  }
+  // The step moved the weights (so the comparison above is not trivially true).
+  auto untouched = LoadTrainerOrDie("gpt2", false);
+  EXPECT_FALSE(torch::allclose(untouched->NamedWeights(false).back().second, expected.back().second,
+                               0, 1e-7));
+}
+
+TEST(DataParallelGroupTest, BadOptionsAndUnreachableStoreAreErrors) {
+  DataParallelOptions options = Options(2, 1234);
+  auto bad_rank = DataParallelGroup::Join(options);
+  EXPECT_EQ(bad_rank.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(bad_rank.status().message(), HasSubstr("rank 2 is outside [0, 2)"));
+
+  options = Options(1, FreePort());  // rank 1: nobody hosts the store
+  options.timeout = std::chrono::seconds(2);
+  const auto start = std::chrono::steady_clock::now();
+  auto unreachable = DataParallelGroup::Join(options);
+  EXPECT_EQ(unreachable.status().code(), absl::StatusCode::kUnavailable) << unreachable.status();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(30));
+}
+
+}  // namespace
+}  // namespace rlhf::train
