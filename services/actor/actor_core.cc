@@ -1,8 +1,12 @@
 #include "services/actor/actor_core.h"
 
+#include <iostream>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/model/torch_status.h"
 #include "common/rpc/tensor_codec.h"
+#include "common/train/batch_shard.h"
 
 namespace rlhf::actor {
 namespace {
@@ -38,8 +42,9 @@ absl::StatusOr<train::SequenceBatch> SequenceBatchFromProto(const v1::SequenceBa
   return train::SequenceBatch{std::move(*prompts), std::move(*responses)};
 }
 
-ActorCore::ActorCore(std::unique_ptr<train::PolicyTrainer> trainer)
-    : trainer_(std::move(trainer)) {}
+ActorCore::ActorCore(std::unique_ptr<train::PolicyTrainer> trainer,
+                     std::shared_ptr<train::DataParallelGroup> group)
+    : trainer_(std::move(trainer)), group_(std::move(group)) {}
 
 int64_t ActorCore::policy_version() {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -71,10 +76,11 @@ absl::Status ActorCore::Evaluate(const v1::EvaluateRequest& request,
   });
 }
 
-absl::Status ActorCore::Train(const v1::TrainRequest& request, v1::TrainResponse* response) {
+absl::StatusOr<ActorCore::TrainStep> ActorCore::PrepareTrain(const v1::TrainRequest& request) {
   auto config = train::ParseAlgorithmConfig(request.algorithm_config_json());
   if (!config.ok()) return config.status();
-  absl::StatusOr<train::TrainStats> stats;
+  const int64_t rank = group_ ? group_->rank() : 0;
+  const int64_t world = group_ ? group_->world_size() : 1;
   switch (request.data_case()) {
     case v1::TrainRequest::kPolicyGradient: {
       const v1::PolicyGradientBatch& data = request.policy_gradient();
@@ -101,9 +107,11 @@ absl::Status ActorCore::Train(const v1::TrainRequest& request, v1::TrainResponse
         if (!tensor.ok()) return tensor.status();
         *field.out = *tensor;
       }
-      std::lock_guard<std::mutex> lock(mutex_);
-      stats = trainer_->TrainPolicyGradient(inputs, *config);
-      break;
+      auto shard = train::ShardRows(inputs, rank, world);
+      if (!shard.ok()) return shard.status();
+      return TrainStep([inputs = std::move(*shard), config = *config](train::PolicyTrainer& t) {
+        return t.TrainPolicyGradient(inputs, config);
+      });
     }
     case v1::TrainRequest::kPreference: {
       const v1::PreferenceBatch& data = request.preference();
@@ -122,16 +130,20 @@ absl::Status ActorCore::Train(const v1::TrainRequest& request, v1::TrainResponse
       if (!ref_rejected.ok()) return ref_rejected.status();
       inputs.ref_chosen_logprobs = *ref_chosen;
       inputs.ref_rejected_logprobs = *ref_rejected;
-      std::lock_guard<std::mutex> lock(mutex_);
-      stats = trainer_->TrainPreference(inputs, *config);
-      break;
+      auto shard = train::ShardRows(inputs, rank, world);
+      if (!shard.ok()) return shard.status();
+      return TrainStep([inputs = std::move(*shard), config = *config](train::PolicyTrainer& t) {
+        return t.TrainPreference(inputs, config);
+      });
     }
     case v1::TrainRequest::kSft: {
       auto batch = SequenceBatchFromProto(request.sft(), "sft");
       if (!batch.ok()) return batch.status();
-      std::lock_guard<std::mutex> lock(mutex_);
-      stats = trainer_->TrainSft(*batch, *config);
-      break;
+      auto shard = train::ShardRows(*batch, rank, world);
+      if (!shard.ok()) return shard.status();
+      return TrainStep([inputs = std::move(*shard), config = *config](train::PolicyTrainer& t) {
+        return t.TrainSft(inputs, config);
+      });
     }
     case v1::TrainRequest::kUnpaired: {
       const v1::UnpairedBatch& data = request.unpaired();
@@ -150,19 +162,48 @@ absl::Status ActorCore::Train(const v1::TrainRequest& request, v1::TrainResponse
       if (!ref_kl.ok()) return ref_kl.status();
       inputs.ref_logprobs = *ref;
       inputs.ref_kl_logprobs = *ref_kl;
-      std::lock_guard<std::mutex> lock(mutex_);
-      stats = trainer_->TrainKto(inputs, *config);
-      break;
+      auto shard = train::ShardRows(inputs, rank, world);
+      if (!shard.ok()) return shard.status();
+      return TrainStep([inputs = std::move(*shard), config = *config](train::PolicyTrainer& t) {
+        return t.TrainKto(inputs, config);
+      });
     }
     case v1::TrainRequest::DATA_NOT_SET:
       return absl::InvalidArgumentError(
           "TrainRequest has no data (set policy_gradient, preference, sft or unpaired)");
   }
+  return absl::InvalidArgumentError("TrainRequest: unknown data");
+}
+
+absl::Status ActorCore::Train(const v1::TrainRequest& request, v1::TrainResponse* response) {
+  // Decoding and sharding fail (bad input) before any rank is asked to do anything.
+  auto step = PrepareTrain(request);
+  if (!step.ok()) return step.status();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (group_ != nullptr) {
+    v1::ActorGroupCommand command;
+    *command.mutable_train() = request;
+    if (auto s = SendToGroup(command); !s.ok()) return s;
+  }
+  auto stats = RunTrainStep(*step);
   if (!stats.ok()) return stats.status();
   for (const auto& [name, value] : *stats) (*response->mutable_stats())[name] = value;
-  std::lock_guard<std::mutex> lock(mutex_);
   response->set_policy_version(trainer_->policy_version());
   return absl::OkStatus();
+}
+
+absl::StatusOr<train::TrainStats> ActorCore::RunTrainStep(const TrainStep& step) {
+  absl::StatusOr<train::TrainStats> stats = step(*trainer_);
+  if (group_ == nullptr) return stats;
+  if (auto s = AgreeOnOutcome(stats.status()); !s.ok()) return s;
+  // Every rank's stats are means over its shard: report their mean over ranks.
+  std::vector<double> values;
+  for (const auto& [name, value] : *stats) values.push_back(value);
+  torch::Tensor sum = torch::tensor(values, torch::kFloat64);
+  if (auto s = group_->AllReduceSum(sum); !s.ok()) return s;
+  size_t i = 0;
+  for (auto& [name, value] : *stats) value = sum[i++].item<double>() / group_->world_size();
+  return stats;
 }
 
 absl::Status ActorCore::SaveCheckpoint(const v1::CheckpointRequest& request,
@@ -182,9 +223,96 @@ absl::Status ActorCore::LoadCheckpoint(const v1::CheckpointRequest& request,
                                        v1::CheckpointResponse* response) {
   if (request.directory().empty()) return absl::InvalidArgumentError("directory is empty");
   std::lock_guard<std::mutex> lock(mutex_);
-  if (auto s = trainer_->LoadCheckpoint(request.directory()); !s.ok()) return s;
+  absl::Status loaded;
+  if (group_ != nullptr) {
+    v1::ActorGroupCommand command;
+    *command.mutable_load_checkpoint() = request;
+    if (auto s = SendToGroup(command); !s.ok()) return s;
+    loaded = AgreeOnOutcome(trainer_->LoadCheckpoint(request.directory()));
+  } else {
+    loaded = trainer_->LoadCheckpoint(request.directory());
+  }
+  if (!loaded.ok()) return loaded;
   response->set_policy_version(trainer_->policy_version());
   return absl::OkStatus();
+}
+
+absl::Status ActorCore::SendToGroup(const v1::ActorGroupCommand& command) {
+  std::string bytes = command.SerializeAsString();
+  return group_->Broadcast(&bytes);
+}
+
+absl::Status ActorCore::AgreeOnOutcome(const absl::Status& local) {
+  torch::Tensor failed = torch::zeros({group_->world_size()}, torch::kInt64);
+  failed[group_->rank()] = local.ok() ? 0 : 1;
+  if (auto s = group_->AllReduceSum(failed); !s.ok()) return s;
+  if (!local.ok()) return local;
+  std::vector<int64_t> ranks;
+  for (int64_t r = 0; r < failed.size(0); ++r) {
+    if (failed[r].item<int64_t>() != 0) ranks.push_back(r);
+  }
+  if (ranks.empty()) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat("actor rank(s) ", absl::StrJoin(ranks, ", "),
+                                          " failed this step; their logs say why"));
+}
+
+absl::Status ActorCore::SyncWeightsFromLeader() {
+  if (group_ == nullptr) return absl::OkStatus();
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<torch::Tensor> weights;
+  for (auto& [name, tensor] : trainer_->NamedWeights(/*include_value_head=*/true)) {
+    weights.push_back(tensor);
+  }
+  return group_->BroadcastTensors(weights);
+}
+
+absl::Status ActorCore::StopGroup() {
+  if (group_ == nullptr || group_->rank() != 0) return absl::OkStatus();
+  std::lock_guard<std::mutex> lock(mutex_);
+  v1::ActorGroupCommand command;
+  command.set_stop(true);
+  return SendToGroup(command);
+}
+
+void ActorCore::LogFollowerError(const char* what, const absl::Status& status) {
+  std::cerr << "rlhf-actor rank " << group_->rank() << ": " << what << " failed: " << status
+            << std::endl;
+}
+
+absl::Status ActorCore::FollowLeader() {
+  if (group_ == nullptr || group_->rank() == 0) {
+    return absl::FailedPreconditionError("FollowLeader runs on actor ranks > 0");
+  }
+  while (true) {
+    std::string bytes;
+    if (auto s = group_->Broadcast(&bytes); !s.ok()) return s;
+    v1::ActorGroupCommand command;
+    if (!command.ParseFromString(bytes)) {
+      return absl::InternalError("rank 0 sent a command this rank cannot parse");
+    }
+    switch (command.command_case()) {
+      case v1::ActorGroupCommand::kTrain: {
+        // Rank 0 prepared the same request without error, so this cannot fail on input.
+        auto step = PrepareTrain(command.train());
+        if (!step.ok()) return step.status();
+        std::lock_guard<std::mutex> lock(mutex_);
+        auto stats = RunTrainStep(*step);  // rank 0 reports the outcome to its caller
+        if (!stats.ok()) LogFollowerError("train step", stats.status());
+        break;
+      }
+      case v1::ActorGroupCommand::kLoadCheckpoint: {
+        std::lock_guard<std::mutex> lock(mutex_);
+        absl::Status loaded = trainer_->LoadCheckpoint(command.load_checkpoint().directory());
+        if (!loaded.ok()) LogFollowerError("load checkpoint", loaded);
+        AgreeOnOutcome(loaded).IgnoreError();
+        break;
+      }
+      case v1::ActorGroupCommand::kStop:
+        return absl::OkStatus();
+      case v1::ActorGroupCommand::COMMAND_NOT_SET:
+        return absl::InternalError("rank 0 sent an empty command");
+    }
+  }
 }
 
 absl::StatusOr<WeightSnapshot> ActorCore::SnapshotWeights(bool include_value_head) {

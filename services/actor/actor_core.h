@@ -4,8 +4,15 @@
 // training lives in common/train. Errors are absl::Status naming the bad field.
 // Thread-safe: one mutex serialises every call on the trainer (a model runs one forward
 // or optimizer step at a time).
+//
+// Data parallel: with a DataParallelGroup of N ranks, rank 0 serves the RPCs and sends
+// every Train and LoadCheckpoint to the other ranks (ActorGroupCommand, a c10d
+// broadcast), which run FollowLeader instead of a server. Each rank trains on its 1/N of
+// the rows; gradients are averaged, so all ranks hold the same weights and rank 0 alone
+// answers Evaluate, ExportWeights and SaveCheckpoint. Train's stats are means over ranks.
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -16,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/train/data_parallel_group.h"
 #include "common/train/policy_trainer.h"
 #include "rlhf/v1/actor.pb.h"
 
@@ -29,7 +37,9 @@ struct WeightSnapshot {
 
 class ActorCore {
  public:
-  explicit ActorCore(std::unique_ptr<train::PolicyTrainer> trainer);
+  // `group` is null for a single rank; the trainer must use it as its all-reducer.
+  explicit ActorCore(std::unique_ptr<train::PolicyTrainer> trainer,
+                     std::shared_ptr<train::DataParallelGroup> group = nullptr);
 
   absl::Status Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response);
   absl::Status Train(const v1::TrainRequest& request, v1::TrainResponse* response);
@@ -41,9 +51,28 @@ class ActorCore {
 
   int64_t policy_version();
 
+  // Every rank: rank 0's weights to all (so the ranks start identical). Collective.
+  absl::Status SyncWeightsFromLeader();
+  // Ranks > 0: runs rank 0's commands until it sends stop (OK) or the group fails.
+  absl::Status FollowLeader();
+  // Rank 0: tells the other ranks to exit (at shutdown). No-op without a group.
+  absl::Status StopGroup();
+
  private:
+  using TrainStep = std::function<absl::StatusOr<train::TrainStats>(train::PolicyTrainer&)>;
+  // Decodes `request` and takes this rank's shard; InvalidArgument for bad input.
+  absl::StatusOr<TrainStep> PrepareTrain(const v1::TrainRequest& request);
+  // Runs the step; with a group, agrees on the outcome and averages the stats. Locked.
+  absl::StatusOr<train::TrainStats> RunTrainStep(const TrainStep& step);
+  // Rank 0: broadcasts `command` to the other ranks. Locked.
+  absl::Status SendToGroup(const v1::ActorGroupCommand& command);
+  // Every rank: the step's outcome on all ranks; an error names the ranks that failed.
+  absl::Status AgreeOnOutcome(const absl::Status& local);
+  void LogFollowerError(const char* what, const absl::Status& status);
+
   std::mutex mutex_;
   std::unique_ptr<train::PolicyTrainer> trainer_;
+  std::shared_ptr<train::DataParallelGroup> group_;
 };
 
 // rlhf.v1.SequenceBatch -> train::SequenceBatch; InvalidArgument naming `what` and the

@@ -2,12 +2,21 @@
 // (rlhf.v1.ActorService: Evaluate, Train, ExportWeights, Save/LoadCheckpoint) with health,
 // reflection, /metrics and SIGTERM drain.
 
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 
+#include "absl/strings/numbers.h"
 #include "common/cli/flags.h"
 #include "common/server/model_server.h"
 #include "common/server/termination_signal.h"
+#include "common/train/data_parallel_group.h"
 #include "common/train/policy_trainer.h"
 #include "services/actor/actor_service.h"
 
@@ -36,9 +45,54 @@ int main(int argc, char** argv) {
               "clip gradients to this global L2 norm; <= 0: no clipping");
   flags.Int("chunk-tokens", &trainer_options.chunk_tokens,
             "tokens per chunk of the lm_head/log-softmax");
+  rlhf::train::DataParallelOptions group_options;
+  std::string group_store = "127.0.0.1:29500";
+  int64_t group_timeout_s = 600;
+  flags.Int("world-size", &group_options.world_size,
+            "data-parallel actor ranks in this group (jobs' runtime.num_actor_ranks); rank 0 "
+            "serves the RPCs, the other ranks follow it and serve nothing");
+  flags.Int("rank", &group_options.rank, "this process's rank in [0, --world-size)");
+  flags.String("group-store", &group_store,
+               "host:port of rank 0's c10d TCPStore (rank 0 listens on the port)");
+  flags.String("group-host", &group_options.gloo_host,
+               "address this rank's Gloo transport binds; empty: this host's name");
+  flags.Int("group-timeout-s", &group_timeout_s,
+            "seconds to wait for the other ranks to join, and for any one collective");
+
+  // Loads the trainer and joins the group (blocks until every rank has joined).
+  auto load_core = [&]() -> absl::StatusOr<std::shared_ptr<rlhf::actor::ActorCore>> {
+    std::shared_ptr<rlhf::train::DataParallelGroup> group;
+    if (group_options.world_size > 1 || group_options.rank != 0) {
+      const size_t colon = group_store.rfind(':');
+      if (colon == std::string::npos ||
+          !absl::SimpleAtoi(group_store.substr(colon + 1), &group_options.store_port)) {
+        return absl::InvalidArgumentError("--group-store: want host:port, got '" + group_store +
+                                          "'");
+      }
+      group_options.store_host = group_store.substr(0, colon);
+      group_options.timeout = std::chrono::seconds(group_timeout_s);
+      auto joined = rlhf::train::DataParallelGroup::Join(group_options);
+      if (!joined.ok()) return joined.status();
+      group = *joined;
+    }
+    auto trainer =
+        reward_model
+            ? rlhf::train::PolicyTrainer::LoadRewardModel(model_dir, trainer_options, group)
+            : rlhf::train::PolicyTrainer::Load(model_dir, value_head, trainer_options, group);
+    if (!trainer.ok()) return trainer.status();
+    auto core = std::make_shared<rlhf::actor::ActorCore>(std::move(*trainer), group);
+    if (auto s = core->SyncWeightsFromLeader(); !s.ok()) return s;
+    return core;
+  };
 
   std::unique_ptr<rlhf::actor::ActorService> service;
-  return rlhf::server::RunModelServer(
+  std::shared_ptr<rlhf::actor::ActorCore> core;
+  // Ranks > 0 serve health and metrics only (ActorService answers UNAVAILABLE there) and
+  // run rank 0's commands on this thread; when rank 0 stops them they stop the server.
+  std::thread follower;
+  std::atomic<int> follower_exit{0};
+  std::atomic<bool> follower_done{false};
+  const int exit_code = rlhf::server::RunModelServer(
       {.program = "rlhf-actor",
        .service_name = "rlhf.v1.ActorService",
        .make_service =
@@ -48,13 +102,34 @@ int main(int argc, char** argv) {
            },
        .describe_load = [&] { return "loading " + model_dir; },
        .load = [&]() -> absl::Status {
-         auto trainer =
-             reward_model
-                 ? rlhf::train::PolicyTrainer::LoadRewardModel(model_dir, trainer_options)
-                 : rlhf::train::PolicyTrainer::Load(model_dir, value_head, trainer_options);
-         if (!trainer.ok()) return trainer.status();
-         service->SetCore(std::make_shared<rlhf::actor::ActorCore>(std::move(*trainer)));
+         auto loaded = load_core();
+         if (!loaded.ok()) return loaded.status();
+         core = *loaded;
+         if (group_options.rank > 0) {
+           follower = std::thread([&, core = core] {
+             if (absl::Status s = core->FollowLeader(); !s.ok()) {
+               std::cerr << "rlhf-actor rank " << group_options.rank << ": " << s << std::endl;
+               follower_exit = 1;
+             }
+             follower_done = true;
+             kill(getpid(), SIGTERM);  // rank 0 stopped us or is gone: drain and exit
+           });
+           return absl::OkStatus();
+         }
+         service->SetCore(core);
          return absl::OkStatus();
        }},
       flags, argc, argv);
+  if (follower.joinable()) {
+    // Stopped from outside while waiting for rank 0: the wait cannot be interrupted.
+    if (!follower_done) std::_Exit(exit_code);
+    follower.join();
+    return exit_code != 0 ? exit_code : follower_exit.load();
+  }
+  if (core != nullptr) {
+    if (absl::Status s = core->StopGroup(); !s.ok()) {
+      std::cerr << "rlhf-actor: stopping the other ranks: " << s << std::endl;
+    }
+  }
+  return exit_code;
 }

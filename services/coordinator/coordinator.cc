@@ -72,10 +72,11 @@ void Coordinator::Stop() {
 absl::StatusOr<v1::Job> Coordinator::Submit(v1::JobSpec spec, bool validate_only) {
   jobs::ApplyJobSpecDefaults(&spec);
   if (auto status = jobs::ValidateJobSpec(spec); !status.ok()) return status;
-  if (spec.runtime().num_actor_ranks() > 1) {
+  if (spec.runtime().num_actor_ranks() > 1 && spec.endpoints().actor().empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "runtime.num_actor_ranks: ", spec.runtime().num_actor_ranks(),
-        " data-parallel actor ranks are not supported yet by this coordinator; use 1"));
+        " data-parallel ranks need an actor group: start that many rlhf-actor processes "
+        "(--world-size, --rank) and set endpoints.actor to rank 0; in-process runs use 1"));
   }
   if (!IsRunnableAlgorithm(spec.algorithm())) {
     return absl::InvalidArgumentError(

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Data-parallel actor ranks end to end: two rlhf-actor processes form one group (c10d
+# TCPStore + Gloo on loopback); rank 0 serves the RPCs, rank 1 follows it.
+#   1. a PPO job with runtime.num_actor_ranks 2 runs to SUCCEEDED across seven processes;
+#   2. a minibatch the ranks cannot split is refused with a clear message, and the group
+#      keeps working (the next job succeeds); num_actor_ranks 2 without an actor endpoint
+#      is refused at submit;
+#   3. SIGTERM to rank 0 stops rank 1 too; both exit 0.
+# Usage: data_parallel_test.sh BIN_DIR   (run from the repository root)
+set -uo pipefail
+source "$(dirname "$0")/testlib.sh"
+bin=$(cd "$1" && pwd)
+model=$PWD/tests/golden/fixtures/models/gpt2
+work=$(mktemp -d)
+declare -A pid port mport
+cleanup() {
+  for name in "${!pid[@]}"; do kill -9 "${pid[$name]}" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+store=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+group=(--world-size 2 --group-store "127.0.0.1:$store" --group-host 127.0.0.1 --group-timeout-s 60)
+start actor0 "$bin/rlhf-actor" --model "$model" --lr 1e-4 --rank 0 "${group[@]}"
+start actor1 "$bin/rlhf-actor" --model "$model" --lr 1e-4 --rank 1 "${group[@]}"
+start rollout "$bin/rlhf-rollout" --model "$model"
+start reference "$bin/rlhf-reference" --model "$model"
+start reward "$bin/rlhf-reward" --scorer length --target-length 6
+start coordinator "$bin/rlhf-coordinator" --state-db "$work/jobs.sqlite" --connect-timeout 3
+for name in actor0 actor1 rollout reference reward coordinator; do wait_serving $name; done
+ok "two actor ranks joined one group; all servers SERVING"
+coord=127.0.0.1:${port[coordinator]}
+
+printf '%s\n' '{"prompt": "hello world"}' '{"prompt": "the quick brown fox"}' \
+  '{"prompt": "once upon a time"}' '{"prompt": "a b c"}' >"$work/prompts.jsonl"
+# job NAME BATCH MINIBATCH RANKS [ACTOR_ADDRESS]
+job() {
+  cat >"$work/$1.json" <<EOF
+{"name": "$1", "algorithm": "ppo",
+ "models": {"policy_dir": "$model"},
+ "data": {"train_path": "$work/prompts.jsonl"},
+ "optimizer": {"learning_rate": 1e-4},
+ "training": {"batch_size": $2, "minibatch_size": $3, "ppo_epochs": 2, "iterations": 3},
+ "generation": {"max_prompt_tokens": 16, "max_response_tokens": 8},
+ "reward": {"kind": "length", "target_length": 6},
+ "checkpoint": {"dir": "$work/ckpt-$1", "interval": 0},
+ "runtime": {"seed": 7, "num_actor_ranks": $4},
+ "endpoints": {"actor": "${5-127.0.0.1:${port[actor0]}}", "rollout": ["127.0.0.1:${port[rollout]}"],
+               "reference": "127.0.0.1:${port[reference]}", "reward": "127.0.0.1:${port[reward]}"}}
+EOF
+  echo "$work/$1.json"
+}
+
+# 1. PPO over two ranks.
+id=$("$bin/rlhf" submit "$(job dp 4 2 2)" --coordinator "$coord")
+expect "a PPO job over 2 actor ranks runs to SUCCEEDED" 0 "iter 3/3 .*reward.*SUCCEEDED" -- \
+  "$bin/rlhf" watch "$id" --coordinator "$coord"
+[ -f "$work/ckpt-dp/final/model.safetensors" ] && ok "rank 0 wrote the final policy" ||
+  fail "no final policy: $(ls -R "$work/ckpt-dp" 2>&1 | head)"
+grep -q "failed" "$work/actor1.log" && fail "rank 1 logged a failure: $(tail -5 "$work/actor1.log")" ||
+  ok "rank 1 followed without errors"
+
+# 2. Bad input.
+id=$("$bin/rlhf" submit "$(job odd 3 3 1)" --coordinator "$coord")
+expect "a minibatch of 3 rows over 2 ranks fails the job with a clear message" 1 \
+  "cannot be split evenly over 2 data-parallel actor ranks" -- \
+  "$bin/rlhf" watch "$id" --coordinator "$coord"
+id=$("$bin/rlhf" submit "$(job again 4 2 2)" --coordinator "$coord")
+expect "the group still trains after the refusal" 0 "SUCCEEDED" -- \
+  "$bin/rlhf" watch "$id" --coordinator "$coord"
+expect "num_actor_ranks 2 without an actor endpoint is refused" 2 \
+  "num_actor_ranks.*need an actor group" -- \
+  "$bin/rlhf" submit "$(job local 4 2 2 "")" --coordinator "$coord"
+
+# 3. SIGTERM to rank 0 stops both.
+kill -TERM "${pid[actor0]}"
+for name in actor0 actor1; do
+  for _ in $(seq 1 100); do kill -0 "${pid[$name]}" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "${pid[$name]}" 2>/dev/null; then
+    fail "$name still running after rank 0's SIGTERM"
+  else
+    wait "${pid[$name]}"; status=$?
+    [ "$status" -eq 0 ] && ok "$name exited 0" || fail "$name exited $status: $(tail -5 "$work/$name.log")"
+  fi
+done
+finish
