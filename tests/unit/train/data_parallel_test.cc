@@ -14,6 +14,7 @@
 #include <functional>
 #include <thread>
 
+#include "common/train/batch_shard.h"
 #include "tests/unit/train/test_util.h"
 
 namespace rlhf::train {
@@ -131,6 +132,27 @@ TEST(DataParallelGroupTest, TwoRanksOnHalvesTrainLikeOneRankOnTheWhole) {
   auto untouched = LoadTrainerOrDie("gpt2", false);
   EXPECT_FALSE(torch::allclose(untouched->NamedWeights(false).back().second, expected.back().second,
                                0, 1e-7));
+}
+
+TEST(BatchShardTest, TokenTensorsFollowTheirRows) {
+  PolicyGradientInputs inputs;
+  inputs.batch.prompts = {{1}, {2}, {3}, {4}};
+  inputs.batch.responses = {{5, 6}, {7}, {8, 9, 10}, {}};  // 6 response tokens
+  inputs.old_logprobs = torch::arange(6, torch::kFloat32);
+  inputs.advantages = torch::arange(6, torch::kFloat32) * 10;
+  auto second = ShardRows(inputs, /*rank=*/1, /*world=*/2);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->batch.prompts, (std::vector<std::vector<int64_t>>{{3}, {4}}));
+  EXPECT_TRUE(torch::equal(second->old_logprobs, torch::tensor({3.0f, 4.0f, 5.0f})));
+  EXPECT_TRUE(torch::equal(second->advantages, torch::tensor({30.0f, 40.0f, 50.0f})));
+  EXPECT_FALSE(second->returns.defined());
+
+  auto uneven = ShardRows(inputs, 0, 3);
+  EXPECT_THAT(uneven.status().message(),
+              HasSubstr("a batch of 4 rows cannot be split evenly over 3"));
+  inputs.old_logprobs = torch::zeros({5});
+  EXPECT_THAT(ShardRows(inputs, 0, 2).status().message(),
+              HasSubstr("old_logprobs has 5 values for 6 response tokens"));
 }
 
 TEST(DataParallelGroupTest, BadOptionsAndUnreachableStoreAreErrors) {
