@@ -55,8 +55,8 @@ sed "s#\"runtime\"#\"endpoints\": {\"actor\": \"x:1\"}, \"runtime\"#" "$work/ppo
 expect "endpoints are refused by local" 2 "endpoints" -- "$rlhf" local "$work/endpoints.json"
 sed 's/"seed": 3/"seed": 3, "num_actor_ranks": 2/; s/"minibatch_size": 1/"minibatch_size": 2/' \
   "$(job ranks-base sft "$work/sft.jsonl" "")" >"$work/ranks.json"
-expect "several actor ranks are refused before any work" 2 \
-  "runtime.num_actor_ranks: 2 data-parallel actor ranks are not supported" -- \
+expect "several actor ranks in one process are refused before any work" 2 \
+  "runtime.num_actor_ranks: 2 data-parallel ranks need an actor group" -- \
   "$rlhf" local "$work/ranks.json"
 expect "missing job file" 1 "cannot open job spec .*none.json" -- "$rlhf" local "$work/none.json"
 finish
