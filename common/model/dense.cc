@@ -46,22 +46,36 @@ std::vector<int64_t> OutputShape(const at::Tensor& x, int64_t out) {
   return shape;
 }
 
-// What the kernels need: fp32 CPU operands, weight [in, out] or [out, in] contiguous with
-// `in` along dimension in_dim, bias [out].
-void CheckOperands(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
-                   int64_t in_dim) {
-  TORCH_CHECK(IsFloatCpu(x) && IsFloatCpu(weight) && (!bias.defined() || IsFloatCpu(bias)),
-              "few-row dense kernels need float32 CPU tensors");
-  TORCH_CHECK(weight.dim() == 2 && weight.is_contiguous(), "weight must be 2-D and contiguous");
-  TORCH_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(in_dim), "x has ", x.size(-1),
-              " features; the weight expects ", weight.size(in_dim));
-  TORCH_CHECK(!bias.defined() || (bias.dim() == 1 && bias.is_contiguous() &&
-                                  bias.size(0) == weight.size(1 - in_dim)),
-              "bias must be contiguous [", weight.size(1 - in_dim), "]");
+// x [..., in] against weight [out, in] (in_dim 1) or [in, out] (in_dim 0) and bias [out].
+bool ShapesMatch(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                 int64_t in_dim) {
+  return weight.dim() == 2 && x.dim() >= 1 && x.size(-1) == weight.size(in_dim) &&
+         (!bias.defined() || (bias.dim() == 1 && bias.size(0) == weight.size(1 - in_dim)));
 }
 
-dense_kernels::Rows MakeRows(const at::Tensor& flat, at::Tensor& y) {
-  return {flat.size(0), flat.data_ptr<float>(), flat.stride(0), y.data_ptr<float>(), y.stride(0)};
+// Checks the operands, then runs kernel(rows, weight, in, out, bias, begin, end) over the
+// outputs on torch's threads. The kernels need fp32 CPU operands and contiguous weight
+// and bias.
+template <typename Kernel>
+at::Tensor RunKernel(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                     int64_t in_dim, Kernel kernel) {
+  TORCH_CHECK(IsFloatCpu(x) && IsFloatCpu(weight) && (!bias.defined() || IsFloatCpu(bias)),
+              "few-row dense kernels need float32 CPU tensors");
+  TORCH_CHECK(ShapesMatch(x, weight, bias, in_dim), "x ", x.sizes(), " does not match weight ",
+              weight.sizes(), " or its bias");
+  TORCH_CHECK(weight.is_contiguous() && (!bias.defined() || bias.is_contiguous()),
+              "weight and bias must be contiguous");
+  const int64_t in = weight.size(in_dim);
+  const int64_t out = weight.size(1 - in_dim);
+  const at::Tensor flat = Flatten(x);
+  at::Tensor y = at::empty({flat.size(0), out}, x.options());
+  const dense_kernels::Rows rows{flat.size(0), flat.data_ptr<float>(), flat.stride(0),
+                                 y.data_ptr<float>(), y.stride(0)};
+  const float* w = weight.data_ptr<float>();
+  const float* b = bias.defined() ? bias.data_ptr<float>() : nullptr;
+  ParallelOverOutputs(out, in * 4,
+                      [&](int64_t begin, int64_t end) { kernel(rows, w, in, out, b, begin, end); });
+  return y.view(OutputShape(x, out));
 }
 
 }  // namespace
@@ -81,46 +95,25 @@ bool DenseFastPath(const at::Tensor& x, const at::Tensor& weight, const at::Tens
 }
 
 at::Tensor FewRowLinear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  CheckOperands(x, weight, bias, /*in_dim=*/1);
-  const int64_t out = weight.size(0);
-  const int64_t in = weight.size(1);
-  const at::Tensor flat = Flatten(x);
-  at::Tensor y = at::empty({flat.size(0), out}, x.options());
-  const dense_kernels::Rows rows = MakeRows(flat, y);
-  const float* w = weight.data_ptr<float>();
-  const float* b = bias.defined() ? bias.data_ptr<float>() : nullptr;
-  ParallelOverOutputs(out, in * 4, [&](int64_t begin, int64_t end) {
-    dense_kernels::LinearRange(rows, w, in, b, begin, end);
-  });
-  return y.view(OutputShape(x, out));
+  return RunKernel(
+      x, weight, bias, /*in_dim=*/1,
+      [](const dense_kernels::Rows& rows, const float* w, int64_t in, int64_t, const float* b,
+         int64_t begin, int64_t end) { dense_kernels::LinearRange(rows, w, in, b, begin, end); });
 }
 
 at::Tensor FewRowAddmmInOut(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  CheckOperands(x, weight, bias, /*in_dim=*/0);
-  const int64_t in = weight.size(0);
-  const int64_t out = weight.size(1);
-  const at::Tensor flat = Flatten(x);
-  at::Tensor y = at::empty({flat.size(0), out}, x.options());
-  const dense_kernels::Rows rows = MakeRows(flat, y);
-  const float* w = weight.data_ptr<float>();
-  const float* b = bias.defined() ? bias.data_ptr<float>() : nullptr;
-  ParallelOverOutputs(out, in * 4, [&](int64_t begin, int64_t end) {
-    dense_kernels::AddmmRange(rows, w, in, out, b, begin, end);
-  });
-  return y.view(OutputShape(x, out));
+  return RunKernel(x, weight, bias, /*in_dim=*/0, dense_kernels::AddmmRange);
 }
 
 at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  if (DenseFastPath(x, weight, bias) && x.size(-1) == weight.size(1) &&
-      (!bias.defined() || bias.size(0) == weight.size(0))) {
+  if (DenseFastPath(x, weight, bias) && ShapesMatch(x, weight, bias, /*in_dim=*/1)) {
     return FewRowLinear(x, weight, bias);
   }
   return at::linear(x, weight, bias);
 }
 
 at::Tensor AddmmInOut(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  if (DenseFastPath(x, weight, bias) && x.size(-1) == weight.size(0) &&
-      (!bias.defined() || bias.size(0) == weight.size(1))) {
+  if (DenseFastPath(x, weight, bias) && ShapesMatch(x, weight, bias, /*in_dim=*/0)) {
     return FewRowAddmmInOut(x, weight, bias);
   }
   const at::Tensor flat = x.reshape({-1, x.size(-1)});
