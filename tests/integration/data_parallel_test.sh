@@ -13,11 +13,7 @@ bin=$(cd "$1" && pwd)
 model=$PWD/tests/golden/fixtures/models/gpt2
 work=$(mktemp -d)
 declare -A pid port mport
-cleanup() {
-  for name in "${!pid[@]}"; do kill -9 "${pid[$name]}" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap kill_servers EXIT
 
 store=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 group=(--world-size 2 --group-store "127.0.0.1:$store" --group-host 127.0.0.1 --group-timeout-s 60)

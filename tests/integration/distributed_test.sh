@@ -16,11 +16,7 @@ bin=$(cd "$1" && pwd)
 model=$PWD/tests/golden/fixtures/models/gpt2
 work=$(mktemp -d)
 declare -A pid port mport
-cleanup() {
-  for name in "${!pid[@]}"; do kill -9 "${pid[$name]}" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
+trap kill_servers EXIT
 
 
 metrics() { curl -sf "http://127.0.0.1:${mport[$1]}/metrics"; }

@@ -21,8 +21,12 @@ finish() {
   [ "$failures" -eq 0 ]
 }
 
-# Servers for the multi-process tests. The caller sets $bin and $work and declares
-# `declare -A pid port mport`; its EXIT trap kills ${pid[@]}.
+# Servers for the multi-process tests. The caller sets $bin and $work, declares
+# `declare -A pid port mport` and kills ${pid[@]} on exit (`trap kill_servers EXIT`).
+kill_servers() {
+  for name in "${!pid[@]}"; do kill -9 "${pid[$name]}" 2>/dev/null; done
+  rm -rf "$work"
+}
 # start NAME BINARY ARGS...: runs a server on ephemeral ports, reads them from its log.
 start() {
   local name=$1; shift
