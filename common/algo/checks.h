@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "common/status/torch_status.h"
 
 namespace rlhf::algo {
 
@@ -74,20 +75,10 @@ inline absl::Status FirstError(std::initializer_list<absl::Status> statuses) {
   return absl::OkStatus();
 }
 
-// Runs `fn` and turns anything it throws into a Status prefixed with `context`.
+// Runs `fn` under the project's one exception-to-Status mapping (common/status).
 template <typename Fn>
 auto RunGuarded(absl::string_view context, Fn&& fn) -> decltype(fn()) {
-  try {
-    return std::forward<Fn>(fn)();
-  } catch (const c10::Error& e) {
-    std::string message = e.what_without_backtrace();
-    if (message.size() > 1024) message.resize(1024);
-    return absl::InvalidArgumentError(absl::StrCat(context, ": ", message));
-  } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError(absl::StrCat(context, ": out of memory"));
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(context, ": ", e.what()));
-  }
+  return CatchTorchErrors(std::string_view(context.data(), context.size()), std::forward<Fn>(fn));
 }
 
 }  // namespace rlhf::algo

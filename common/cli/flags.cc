@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -128,11 +129,29 @@ absl::Status FlagSet::Parse(std::span<const std::string> args) {
 }
 
 std::string FlagSet::Usage() const {
-  std::string out = absl::StrCat("usage: ", command_, " [flags]\n\n", summary_, "\n\nflags:\n");
+  // A summary that spells out its own usage line (with positional arguments) replaces the
+  // generic one, so --help says "usage:" once.
+  std::string out =
+      absl::StrContains(summary_, "usage: ")
+          ? absl::StrCat(summary_, "\n\nflags:\n")
+          : absl::StrCat("usage: ", command_, " [flags]\n\n", summary_, "\n\nflags:\n");
   for (const Flag& flag : flags_) {
     absl::StrAppendFormat(&out, "  --%-18s %s (%s)\n", flag.name, flag.help, flag.default_text);
   }
   return out;
+}
+
+absl::Status InTermsOfFlags(
+    const absl::Status& status,
+    std::initializer_list<std::pair<std::string_view, std::string_view>> names) {
+  const std::string message(status.message());
+  for (const auto& [field, flag] : names) {
+    const std::string prefix = std::string(field) + " ";
+    if (message.rfind(prefix, 0) == 0) {
+      return absl::Status(status.code(), std::string(flag) + message.substr(field.size()));
+    }
+  }
+  return status;
 }
 
 }  // namespace rlhf::cli

@@ -4,8 +4,11 @@
 // booleans also accept a bare `--name`. Not thread-safe; use from main() only.
 
 #include <cstdint>
+#include <initializer_list>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -54,5 +57,11 @@ class FlagSet {
   std::vector<std::string> positional_;
   bool help_requested_ = false;
 };
+
+// `status` with a leading field name (e.g. "top_p must be ...", as a library names it)
+// replaced by the flag the user typed ("--top-p must be ..."), per `names`.
+absl::Status InTermsOfFlags(
+    const absl::Status& status,
+    std::initializer_list<std::pair<std::string_view, std::string_view>> names);
 
 }  // namespace rlhf::cli

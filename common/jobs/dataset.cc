@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/jobs/algorithms.h"
 
 namespace rlhf::jobs {
 namespace {
@@ -56,16 +57,7 @@ std::string_view DatasetFormatName(DatasetFormat format) {
 }
 
 absl::StatusOr<DatasetFormat> DatasetFormatForAlgorithm(std::string_view algorithm) {
-  if (algorithm == "ppo" || algorithm == "grpo" || algorithm == "rloo" ||
-      algorithm == "reinforce_pp") {
-    return DatasetFormat::kPromptOnly;
-  }
-  if (algorithm == "sft") return DatasetFormat::kPromptCompletion;
-  if (algorithm == "dpo" || algorithm == "ipo" || algorithm == "orpo" || algorithm == "simpo" ||
-      algorithm == "reward_model") {
-    return DatasetFormat::kPreference;
-  }
-  if (algorithm == "kto") return DatasetFormat::kUnpairedPreference;
+  if (const AlgorithmFacts* facts = FindAlgorithm(algorithm)) return facts->format;
   return absl::InvalidArgumentError(absl::StrCat("unknown algorithm \"", Absl(algorithm), "\""));
 }
 

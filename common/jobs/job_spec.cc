@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/jobs/algorithms.h"
 #include "common/jobs/spec_checks.h"
 
 namespace rlhf::jobs {
@@ -20,27 +21,13 @@ absl::string_view Absl(std::string_view s) { return {s.data(), s.size()}; }
 #define RLHF_DEFAULT(message, field, value) \
   if (!(message)->has_##field()) (message)->set_##field(value)
 
-double DefaultLearningRate(std::string_view algorithm) {
-  // TRL 0.24's config defaults: SFTConfig 2e-5, RewardConfig 1e-5, PPOConfig 3e-6,
-  // GRPO/RLOO/DPO/KTO/ORPO/CPO 1e-6.
-  if (algorithm == "sft") return 2e-5;
-  if (algorithm == "reward_model") return 1e-5;
-  if (algorithm == "ppo") return 3e-6;
-  return 1e-6;
-}
-
 }  // namespace
 
-bool IsKnownAlgorithm(std::string_view algorithm) {
-  for (const char* known : kAlgorithms) {
-    if (algorithm == known) return true;
-  }
-  return false;
-}
+bool IsKnownAlgorithm(std::string_view algorithm) { return FindAlgorithm(algorithm) != nullptr; }
 
 bool IsOnlineRlAlgorithm(std::string_view algorithm) {
-  return algorithm == "ppo" || algorithm == "grpo" || algorithm == "rloo" ||
-         algorithm == "reinforce_pp";
+  const AlgorithmFacts* facts = FindAlgorithm(algorithm);
+  return facts != nullptr && facts->online;
 }
 
 absl::StatusOr<v1::JobSpec> ParseJobSpecJson(std::string_view json, std::string_view source) {
@@ -71,11 +58,14 @@ absl::StatusOr<std::string> JobSpecToJson(const v1::JobSpec& spec) {
 
 void ApplyJobSpecDefaults(v1::JobSpec* spec) {
   const std::string& algorithm = spec->algorithm();
+  // An unknown algorithm gets PPO's defaults; ValidateJobSpec names it.
+  const AlgorithmFacts& facts =
+      FindAlgorithm(algorithm) != nullptr ? *FindAlgorithm(algorithm) : AllAlgorithms()[0];
   v1::ModelsSpec* models = spec->mutable_models();
   if (models->reference_dir().empty()) models->set_reference_dir(models->policy_dir());
 
   v1::OptimizerSpec* optimizer = spec->mutable_optimizer();
-  RLHF_DEFAULT(optimizer, learning_rate, DefaultLearningRate(algorithm));
+  RLHF_DEFAULT(optimizer, learning_rate, facts.default_learning_rate);
   RLHF_DEFAULT(optimizer, weight_decay, 0.0);
   RLHF_DEFAULT(optimizer, adam_beta1, 0.9);
   RLHF_DEFAULT(optimizer, adam_beta2, 0.999);
@@ -111,12 +101,10 @@ void ApplyJobSpecDefaults(v1::JobSpec* spec) {
   RLHF_DEFAULT(generation, temperature, 1.0);
   RLHF_DEFAULT(generation, top_p, 1.0);
   RLHF_DEFAULT(generation, top_k, 0);
-  const bool group_baseline =
-      algorithm == "grpo" || algorithm == "rloo" || algorithm == "reinforce_pp";
-  RLHF_DEFAULT(generation, samples_per_prompt, group_baseline ? 4 : 1);
+  RLHF_DEFAULT(generation, samples_per_prompt, facts.default_samples_per_prompt);
 
   v1::PreferenceSpec* preference = spec->mutable_preference();
-  RLHF_DEFAULT(preference, beta, algorithm == "simpo" ? 2.0 : 0.1);
+  RLHF_DEFAULT(preference, beta, facts.default_beta);
   if (preference->loss_type().empty()) {
     preference->set_loss_type(algorithm == "ipo" ? "ipo" : "sigmoid");
   }

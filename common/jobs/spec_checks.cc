@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/jobs/algorithms.h"
 #include "common/jobs/dataset.h"
 
 namespace rlhf::jobs {
@@ -146,11 +147,10 @@ void CheckAlgorithmAndModels(const v1::JobSpec& spec, const ValidateOptions& opt
                              SpecErrors* errors) {
   const std::string& algorithm = spec.algorithm();
   if (algorithm.empty()) {
-    errors->Add("algorithm", absl::StrCat("required; one of: ", absl::StrJoin(kAlgorithms, ", ")));
+    errors->Add("algorithm", absl::StrCat("required; one of: ", AlgorithmNames()));
   } else if (!IsKnownAlgorithm(algorithm)) {
-    errors->Add("algorithm",
-                absl::StrCat("unknown algorithm \"", algorithm,
-                             "\"; expected one of: ", absl::StrJoin(kAlgorithms, ", ")));
+    errors->Add("algorithm", absl::StrCat("unknown algorithm \"", algorithm,
+                                          "\"; expected one of: ", AlgorithmNames()));
   }
   const v1::ModelsSpec& models = spec.models();
   if (models.policy_dir().empty()) {
@@ -232,10 +232,12 @@ void CheckHyperparameters(const v1::JobSpec& spec, SpecErrors* errors) {
               errors);
   NonNegative(gen.top_k(), "generation.top_k", errors);
   const std::string& algorithm = spec.algorithm();
-  if ((algorithm == "grpo" || algorithm == "rloo") && gen.samples_per_prompt() < 2) {
-    errors->Add("generation.samples_per_prompt",
-                absl::StrCat(algorithm, " needs >= 2 samples per prompt (the group baseline), got ",
-                             gen.samples_per_prompt()));
+  const AlgorithmFacts* facts = FindAlgorithm(algorithm);
+  if (facts != nullptr && gen.samples_per_prompt() < facts->min_samples_per_prompt) {
+    errors->Add(
+        "generation.samples_per_prompt",
+        absl::StrCat(algorithm, " needs >= ", facts->min_samples_per_prompt,
+                     " samples per prompt (the group baseline), got ", gen.samples_per_prompt()));
   } else if (gen.samples_per_prompt() < 1) {
     errors->Add("generation.samples_per_prompt",
                 absl::StrCat("must be >= 1, got ", gen.samples_per_prompt()));

@@ -12,10 +12,6 @@
 
 namespace rlhf::jobs {
 
-inline constexpr std::array<const char*, 11> kAlgorithms = {
-    "ppo", "grpo", "rloo",  "reinforce_pp", "dpo",         "ipo",
-    "kto", "orpo", "simpo", "sft",          "reward_model"};
-
 class SpecErrors {
  public:
   void Add(std::string_view field_path, std::string_view why);

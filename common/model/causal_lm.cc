@@ -1,7 +1,7 @@
 #include "common/model/causal_lm.h"
 
 #include "common/model/dense.h"
-#include "common/model/torch_status.h"
+#include "common/status/torch_status.h"
 
 namespace rlhf::model {
 

@@ -7,6 +7,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/status/status_macros.h"
 
 namespace rlhf::model {
 namespace {
@@ -104,13 +105,6 @@ class FieldReader {
   const json& object_;
   std::string source_;
 };
-
-#define RLHF_ASSIGN_OR_RETURN(lhs, expr)      \
-  do {                                        \
-    auto _value = (expr);                     \
-    if (!_value.ok()) return _value.status(); \
-    lhs = *std::move(_value);                 \
-  } while (0)
 
 const std::array<const char*, 7> kActivations = {
     "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "gelu", "relu", "silu", "swish"};

@@ -1,7 +1,7 @@
 #include "common/model/decoder_model.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/model/torch_status.h"
+#include "common/status/torch_status.h"
 
 namespace rlhf::model {
 

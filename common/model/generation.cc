@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/model/kv_cache.h"
-#include "common/model/torch_status.h"
+#include "common/status/torch_status.h"
 
 namespace rlhf::model {
 namespace {

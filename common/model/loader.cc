@@ -7,8 +7,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/io/safetensors.h"
-#include "common/model/torch_status.h"
 #include "common/model/weights.h"
+#include "common/status/torch_status.h"
 
 namespace rlhf::model {
 namespace {

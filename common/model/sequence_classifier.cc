@@ -1,6 +1,6 @@
 #include "common/model/sequence_classifier.h"
 
-#include "common/model/torch_status.h"
+#include "common/status/torch_status.h"
 
 namespace rlhf::model {
 

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "common/model/torch_status.h"
+#include "common/status/torch_status.h"
 
 namespace rlhf::model {
 namespace {

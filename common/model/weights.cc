@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/model/torch_status.h"
+#include "common/status/torch_status.h"
 
 namespace rlhf::model {
 namespace {

@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/rpc/status_util.h"
+#include "common/status/torch_status.h"
 
 namespace rlhf::server {
 
@@ -35,7 +36,9 @@ grpc::ServerUnaryReactor* RpcExecutor::Unary(grpc::CallbackServerContext* contex
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   auto task = [this, context, reactor, method, response, start, work = std::move(work)] {
     grpc::Status status = CheckStillWanted(*context);
-    if (status.ok()) status = rpc::ToGrpcStatus(work());
+    // The catch-all edge: whatever `work` throws (bad_alloc, a torch call outside a
+    // guard, a JSON library) becomes this call's status, never std::terminate.
+    if (status.ok()) status = rpc::ToGrpcStatus(CatchTorchErrors(method, work));
     if (status.ok()) {
       const size_t bytes = response->ByteSizeLong();
       if (static_cast<int64_t>(bytes) > max_response_bytes_) {

@@ -26,7 +26,8 @@ class RpcExecutor {
   RpcExecutor(std::string service, WorkPool* pool, RpcMetrics* metrics, int64_t max_response_bytes);
 
   // Runs `work` on the pool and finishes the call with its status. `response` (filled by
-  // `work`) is size-checked before it is sent. `work` must not throw.
+  // `work`) is size-checked before it is sent. An exception escaping `work` becomes the
+  // call's status (common/status/torch_status.h: out of memory is RESOURCE_EXHAUSTED).
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context, const std::string& method,
                                   const google::protobuf::MessageLite* response,
                                   std::function<absl::Status()> work);

@@ -1,6 +1,9 @@
 #include "common/server/work_pool.h"
 
 #include <algorithm>
+#include <iostream>
+
+#include "common/status/torch_status.h"
 
 namespace rlhf::server {
 
@@ -48,7 +51,16 @@ void WorkPool::WorkerLoop() {
       queue_.pop_front();
       ++running_;
     }
-    task();
+    // Tasks report their own errors; this is the thread's last edge, so an exception that
+    // escapes one is logged instead of ending the process.
+    if (absl::Status escaped = CatchTorchErrors("work pool task",
+                                                [&] {
+                                                  task();
+                                                  return absl::OkStatus();
+                                                });
+        !escaped.ok()) {
+      std::cerr << "rlhf: " << escaped << std::endl;
+    }
     std::lock_guard<std::mutex> lock(mutex_);
     --running_;
   }

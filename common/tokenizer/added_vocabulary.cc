@@ -159,6 +159,8 @@ std::vector<Piece> AddedVocabulary::Split(const Piece& piece, const Trie& trie) 
     size_t start = pos, stop = pos + match->first;
     pos = stop;  // the automaton resumes after every match, kept or not
     const AddedToken& token = tokens_[match->second];
+    // find_matches checks specialness by content (special_tokens_set), as here.
+    if (encode_special_tokens_ && IsSpecialContent(token.content)) continue;
     if (token.single_word) {
       auto before = LastChar(text.substr(0, start));
       auto after = FirstChar(text.substr(stop));

@@ -28,10 +28,12 @@ struct AddedToken {
   bool lstrip = false;       // also take the whitespace on its left
   bool rstrip = false;       // also take the whitespace on its right
   bool normalized = true;    // match against the normalized text
-  bool special = false;      // skipped by Decode(skip_special_tokens=true)
+  bool special = false;      // skipped by Decode(skip_special_tokens=true); see also
+                             // set_encode_special_tokens
 };
 
-// Immutable after construction; safe to use from several threads at once.
+// Immutable once set up (FromJson, then set_encode_special_tokens); safe to use from
+// several threads at once after that.
 class AddedVocabulary {
  public:
   AddedVocabulary() = default;
@@ -53,6 +55,13 @@ class AddedVocabulary {
     return special_contents_.contains(AbslView(content));
   }
   int64_t max_id() const { return max_id_; }
+
+  // tokenizers' AddedVocabulary::set_encode_special_tokens (0.22), which transformers sets
+  // from tokenizer_config's split_special_tokens: a match of a special token is dropped and
+  // its text left to the model, while non-special added tokens still split. The automaton
+  // still resumes after the dropped match, so no other added token matches inside it.
+  void set_encode_special_tokens(bool value) { encode_special_tokens_ = value; }
+  bool encode_special_tokens() const { return encode_special_tokens_; }
 
  private:
   // Byte trie over token contents; Longest() gives the leftmost-longest match semantics
@@ -79,6 +88,7 @@ class AddedVocabulary {
   Trie raw_trie_;
   Trie normalized_trie_;
   int64_t max_id_ = -1;
+  bool encode_special_tokens_ = false;
 };
 
 }  // namespace rlhf::tokenizer

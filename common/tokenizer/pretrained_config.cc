@@ -91,7 +91,8 @@ absl::Status ReadTokenizerConfig(const Json& json, PretrainedConfig& config) {
   };
   for (const BoolField& field : {BoolField{"add_bos_token", &config.add_bos_token},
                                  BoolField{"add_eos_token", &config.add_eos_token},
-                                 BoolField{"add_prefix_space", &config.add_prefix_space}}) {
+                                 BoolField{"add_prefix_space", &config.add_prefix_space},
+                                 BoolField{"split_special_tokens", &config.split_special_tokens}}) {
     absl::StatusOr<std::optional<bool>> value = OptionalBool(json, field.key, kFile);
     if (!value.ok()) return value.status();
     *field.out = *value;

@@ -24,6 +24,8 @@ struct PretrainedConfig {
   std::optional<bool> add_bos_token;
   std::optional<bool> add_eos_token;
   std::optional<bool> add_prefix_space;
+  // Special added tokens are then matched as ordinary text (see AddedVocabulary).
+  std::optional<bool> split_special_tokens;
   // generation_config.json; eos_token_id may be an int or a list.
   std::optional<int64_t> generation_bos_id;
   std::vector<int64_t> generation_eos_ids;

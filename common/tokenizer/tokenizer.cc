@@ -1,6 +1,7 @@
 #include "common/tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -151,10 +152,17 @@ absl::Status Tokenizer::ApplyPretrainedConfig(const PretrainedConfig& config,
   t.bos_id_ = config.has_tokenizer_config ? *bos : config.generation_bos_id;
   t.pad_id_ = config.has_tokenizer_config ? *pad : config.generation_pad_id;
   t.eos_ids_ = config.generation_eos_ids;
+  // transformers' eos_token_id; the generation_config fallback is ours (documented).
+  t.eos_token_id_ = config.has_tokenizer_config ? *eos
+                    : t.eos_ids_.empty()        ? std::nullopt
+                                                : std::optional<int64_t>(t.eos_ids_.front());
   if (eos->has_value() &&
       std::find(t.eos_ids_.begin(), t.eos_ids_.end(), **eos) == t.eos_ids_.end()) {
     t.eos_ids_.push_back(**eos);
   }
+
+  // PreTrainedTokenizerFast.__init__ sets encode_special_tokens from split_special_tokens.
+  t.added_.set_encode_special_tokens(config.split_special_tokens.value_or(false));
 
   // LlamaTokenizerFast.update_post_processor rebuilds the template from add_bos_token
   // (default true) and add_eos_token (default false).
@@ -207,19 +215,18 @@ absl::StatusOr<std::string> Tokenizer::Decode(std::span<const int64_t> ids,
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
   for (const int64_t id : ids) {
+    if (id < 0 || id > std::numeric_limits<uint32_t>::max()) {
+      return absl::InvalidArgumentError(
+          Cat("Decode: id ", id, " is outside [0, 2^32) (tokenizers takes u32 ids)"));
+    }
     const std::string* token = nullptr;
     if (const AddedToken* added = added_.FindById(id)) {
       token = &added->content;
     } else {
       token = model_->IdToToken(id);
     }
-    if (token == nullptr) {
-      // tokenizers silently drops such ids; an error is more useful to a service.
-      return absl::InvalidArgumentError(Cat("Decode: id ", id,
-                                            id < 0 || id >= vocab_size_
-                                                ? Cat(" is out of range [0, ", vocab_size_, ")")
-                                                : std::string(" has no token in the vocabulary")));
-    }
+    // tokenizers' decode filter_maps ids to tokens: an id without one is dropped.
+    if (token == nullptr) continue;
     if (skip_special_tokens && added_.IsSpecialContent(*token)) continue;
     tokens.push_back(*token);
   }

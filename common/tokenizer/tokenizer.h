@@ -33,21 +33,29 @@ namespace rlhf::tokenizer {
 
 class Tokenizer {
  public:
-  // Loads a tokenizer.json. bos_id/eos_ids/pad_id stay empty (they live in the other
-  // files of a checkpoint directory).
+  // Loads a tokenizer.json. bos_id/eos_ids/eos_token_id/pad_id stay empty (they live in
+  // the other files of a checkpoint directory).
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromFile(
       const std::filesystem::path& tokenizer_json);
   // Loads dir/tokenizer.json plus, where present, dir/tokenizer_config.json (special
-  // tokens, add_bos_token/add_eos_token for Llama tokenizers, add_prefix_space) and
-  // dir/generation_config.json (eos_token_id as an int or a list), as transformers does.
+  // tokens, add_bos_token/add_eos_token for Llama tokenizers, add_prefix_space,
+  // split_special_tokens) and dir/generation_config.json (eos_token_id as an int or a
+  // list), as transformers does.
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromDirectory(const std::filesystem::path& dir);
   // Parses tokenizer.json content held in memory.
   static absl::StatusOr<std::unique_ptr<Tokenizer>> FromString(std::string_view tokenizer_json);
 
-  // Text to ids. Byte-level tokenizers accept any bytes; others need valid UTF-8.
+  // Text to ids. Byte-level tokenizers accept any bytes; others need valid UTF-8. With
+  // tokenizer_config's split_special_tokens true, special added tokens in `text` are
+  // tokenized as ordinary text (non-special added tokens still are single ids), as
+  // transformers 4.57 does by setting tokenizers' encode_special_tokens.
   absl::StatusOr<std::vector<int64_t>> Encode(std::string_view text,
                                               bool add_special_tokens = true) const;
-  // Ids to text; an id that is in neither the vocabulary nor the added tokens is an error.
+  // Ids to text. As tokenizers 0.22's Tokenizer::decode, an id with no token (one >=
+  // vocab_size(), or a gap in the ids) is skipped: models' embedding matrices are often
+  // larger than their tokenizers (Qwen2: 151936 rows, 151665 tokens), so sampling can
+  // yield such ids. Ids outside [0, 2^32) are InvalidArgument: tokenizers takes u32 ids,
+  // and its Python binding raises OverflowError for them.
   absl::StatusOr<std::string> Decode(std::span<const int64_t> ids,
                                      bool skip_special_tokens = false) const;
 
@@ -57,6 +65,11 @@ class Tokenizer {
   // Every id that ends generation: generation_config's eos_token_id(s), then
   // tokenizer_config's eos_token if not among them.
   std::vector<int64_t> eos_ids() const { return eos_ids_; }
+  // The one id to append to a completion: the id of tokenizer_config's eos_token, as
+  // transformers' tokenizer.eos_token_id (what TRL 0.24's SFTTrainer and DPOTrainer
+  // append). With no tokenizer_config.json (transformers would give None) it is the first
+  // of generation_config's eos_token_id(s), if any; nullopt from FromFile/FromString.
+  std::optional<int64_t> eos_token_id() const { return eos_token_id_; }
   std::optional<int64_t> pad_id() const { return pad_id_; }
 
   // Added tokens first, then the model vocabulary (as tokenizers' token_to_id).
@@ -82,6 +95,7 @@ class Tokenizer {
   int64_t vocab_size_ = 0;
   std::optional<int64_t> bos_id_;
   std::vector<int64_t> eos_ids_;
+  std::optional<int64_t> eos_token_id_;
   std::optional<int64_t> pad_id_;
 };
 

@@ -1,22 +1,20 @@
 #pragma once
 
-// The algorithm and the hyperparameters a training step needs, parsed from the job spec's
-// JSON (TrainRequest.algorithm_config_json). Keys are read from the top level; keys this
-// trainer does not use are ignored (the coordinator validates the full spec).
-//
-//   {"algorithm": "ppo", "ppo_epochs": 4, "num_minibatches": 2, "clip_eps": 0.2,
-//    "vf_coef": 0.1, "value_clip": 0.2, "entropy_coef": 0.0, "temperature": 1.0}
-//   {"algorithm": "dpo", "loss_type": "sigmoid", "beta": 0.1, "label_smoothing": 0.0}
+// The algorithm and the hyperparameters a training step needs. The actor builds it from
+// the typed rlhf.v1.TrainConfig of each Train call (services/actor/train_config_proto.h);
+// tests build it with AlgorithmConfigFor(name) and set fields.
 //
 // algorithm: ppo | grpo | rloo | reinforce_pp (policy-gradient batches);
 //            dpo | ipo | cdpo | robust_dpo | hinge | simpo | orpo (preference batches);
-//            sft (SFT batches); reward_model (preference batches, classifier trainer).
+//            sft (SFT batches); reward_model (preference batches, classifier trainer);
+//            kto (unpaired batches).
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/algo/dpo.h"
 #include "common/algo/masked.h"
@@ -40,6 +38,20 @@ enum class BatchKind { kPolicyGradient, kPreference, kSft, kUnpaired };
 BatchKind BatchKindOf(Algorithm algorithm);
 std::string_view AlgorithmName(Algorithm algorithm);
 
+struct OptimizerOptions {
+  // torch.optim.AdamW; weight_decay defaults to transformers' TrainingArguments 0.0.
+  double learning_rate = 1e-5;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double weight_decay = 0.0;
+  double max_grad_norm = 1.0;  // global L2 norm; <= 0: no clipping (norm still reported)
+};
+
+// InvalidArgument naming the first field out of range (lr >= 0, eps > 0, betas in [0, 1),
+// weight_decay >= 0, all finite).
+absl::Status ValidateOptimizerOptions(const OptimizerOptions& options);
+
 struct AlgorithmConfig {
   Algorithm algorithm = Algorithm::kPpo;
   std::string algorithm_name = "ppo";  // as given
@@ -47,17 +59,17 @@ struct AlgorithmConfig {
   // Passes over the batch and optimizer steps per pass (rows split evenly).
   int64_t ppo_epochs = 1;
   int64_t num_minibatches = 1;
-  double temperature = 1.0;             // logits / temperature (match the rollout)
-  std::optional<double> learning_rate;  // overrides the optimizer's lr when set
-  std::optional<double> max_grad_norm;  // overrides the trainer's when set
+  double temperature = 1.0;  // logits / temperature (match the rollout)
+  // Every optimizer setting of this step; unset: the trainer's own (TrainerOptions).
+  std::optional<OptimizerOptions> optimizer;
 
   // Policy gradient (PPO clipped surrogate for every PG algorithm).
-  double clip_eps_low = 0.2;  // "clip_eps" sets both, "clip_eps_high" DAPO
-  double clip_eps_high = 0.2;
+  double clip_eps_low = 0.2;
+  double clip_eps_high = 0.2;  // DAPO clip-higher when above clip_eps_low
   std::optional<double> dual_clip;
-  algo::LossAggregation aggregation = algo::LossAggregation::kTokenMean;  // "loss_aggregation"
+  algo::LossAggregation aggregation = algo::LossAggregation::kTokenMean;
   double vf_coef = 0.1;                    // PPO with a value head and returns
-  std::optional<double> value_clip = 0.2;  // null: unclipped
+  std::optional<double> value_clip = 0.2;  // nullopt: unclipped
   double entropy_coef = 0.0;
   double kl_coef = 0.0;  // in-loss k3 KL to ref_logprobs (GRPO beta)
 
@@ -67,12 +79,17 @@ struct AlgorithmConfig {
   double label_smoothing = 0.0;
   bool reference_free = false;
   double simpo_gamma = 0.5;
-  double kto_desirable_weight = 1.0;    // KTO lambda_D ("desirable_weight")
-  double kto_undesirable_weight = 1.0;  // KTO lambda_U ("undesirable_weight")
+  double kto_desirable_weight = 1.0;    // KTO lambda_D
+  double kto_undesirable_weight = 1.0;  // KTO lambda_U
 };
 
-// InvalidArgument naming the key: not JSON / not an object, missing or unknown algorithm,
-// wrong type, out-of-range value (epochs/minibatches < 1, temperature <= 0, ...).
-absl::StatusOr<AlgorithmConfig> ParseAlgorithmConfig(std::string_view json);
+// The defaults of algorithm `name` (cdpo: label_smoothing 0.1; simpo: beta 2.0; ipo,
+// robust_dpo, hinge: their dpo_loss_type). InvalidArgument listing the known names.
+absl::StatusOr<AlgorithmConfig> AlgorithmConfigFor(std::string_view name);
+
+// InvalidArgument naming the first field out of range: epochs/minibatches < 1,
+// temperature <= 0, negative clip ranges, beta <= 0 where the loss divides by it,
+// label_smoothing outside [0, 0.5), KTO weights <= 0, a bad optimizer.
+absl::Status ValidateAlgorithmConfig(const AlgorithmConfig& config);
 
 }  // namespace rlhf::train

@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "common/model/torch_status.h"
+#include "common/status/torch_status.h"
 
 namespace rlhf::train {
 
@@ -37,7 +37,7 @@ absl::StatusOr<std::shared_ptr<DataParallelGroup>> DataParallelGroup::Join(
   if (options.store_port < 0 || options.store_port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("bad store port ", options.store_port));
   }
-  absl::StatusOr<std::shared_ptr<DataParallelGroup>> joined = model::CatchTorchErrors(
+  absl::StatusOr<std::shared_ptr<DataParallelGroup>> joined = CatchTorchErrors(
       "joining the data-parallel group",
       [&]() -> absl::StatusOr<std::shared_ptr<DataParallelGroup>> {
         auto impl = std::make_unique<Impl>();
@@ -70,7 +70,7 @@ absl::StatusOr<std::shared_ptr<DataParallelGroup>> DataParallelGroup::Join(
 
 absl::Status DataParallelGroup::AllReduceSum(torch::Tensor& tensor) {
   if (world_size_ == 1) return absl::OkStatus();
-  return model::CatchTorchErrors("all-reduce", [&]() -> absl::Status {
+  return CatchTorchErrors("all-reduce", [&]() -> absl::Status {
     std::vector<torch::Tensor> tensors = {tensor};
     impl_->group->allreduce(tensors)->wait();
     return absl::OkStatus();
@@ -79,7 +79,7 @@ absl::Status DataParallelGroup::AllReduceSum(torch::Tensor& tensor) {
 
 absl::Status DataParallelGroup::AllReduceMean(std::vector<torch::Tensor>& gradients) {
   if (world_size_ == 1 || gradients.empty()) return absl::OkStatus();
-  return model::CatchTorchErrors("gradient all-reduce", [&]() -> absl::Status {
+  return CatchTorchErrors("gradient all-reduce", [&]() -> absl::Status {
     // One flat fp32 buffer: one collective per step instead of one per parameter.
     std::vector<torch::Tensor> flat;
     flat.reserve(gradients.size());
@@ -99,7 +99,7 @@ absl::Status DataParallelGroup::AllReduceMean(std::vector<torch::Tensor>& gradie
 
 absl::Status DataParallelGroup::Broadcast(std::string* bytes) {
   if (world_size_ == 1) return absl::OkStatus();
-  return model::CatchTorchErrors("broadcast", [&]() -> absl::Status {
+  return CatchTorchErrors("broadcast", [&]() -> absl::Status {
     std::vector<torch::Tensor> size = {
         torch::tensor({static_cast<int64_t>(rank_ == 0 ? bytes->size() : 0)}, torch::kInt64)};
     impl_->group->broadcast(size)->wait();
@@ -114,7 +114,7 @@ absl::Status DataParallelGroup::Broadcast(std::string* bytes) {
 
 absl::Status DataParallelGroup::BroadcastTensors(std::vector<torch::Tensor>& tensors) {
   if (world_size_ == 1) return absl::OkStatus();
-  return model::CatchTorchErrors("broadcast", [&]() -> absl::Status {
+  return CatchTorchErrors("broadcast", [&]() -> absl::Status {
     torch::NoGradGuard no_grad;
     for (torch::Tensor& t : tensors) {
       std::vector<torch::Tensor> one = {t.is_contiguous() ? t : t.contiguous()};

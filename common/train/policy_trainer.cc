@@ -5,11 +5,9 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
-#include "common/algo/kl.h"
-#include "common/algo/ppo.h"
 #include "common/model/loader.h"
 #include "common/model/token_logprobs.h"
-#include "common/model/torch_status.h"
+#include "common/status/torch_status.h"
 #include "common/train/train_stats.h"
 
 namespace rlhf::train {
@@ -58,11 +56,10 @@ absl::StatusOr<std::unique_ptr<PolicyTrainer>> PolicyTrainer::Create(
     std::shared_ptr<GradientAllReducer> all_reducer) {
   if (!model) return absl::InvalidArgumentError("PolicyTrainer: model is null");
   if (auto s = CheckOptions(options); !s.ok()) return s;
-  return model::CatchTorchErrors(
-      "PolicyTrainer", [&]() -> absl::StatusOr<std::unique_ptr<PolicyTrainer>> {
-        return std::unique_ptr<PolicyTrainer>(new PolicyTrainer(
-            std::move(model), nullptr, std::move(options), std::move(all_reducer)));
-      });
+  return CatchTorchErrors("PolicyTrainer", [&]() -> absl::StatusOr<std::unique_ptr<PolicyTrainer>> {
+    return std::unique_ptr<PolicyTrainer>(
+        new PolicyTrainer(std::move(model), nullptr, std::move(options), std::move(all_reducer)));
+  });
 }
 
 absl::StatusOr<std::unique_ptr<PolicyTrainer>> PolicyTrainer::CreateRewardModel(
@@ -70,11 +67,10 @@ absl::StatusOr<std::unique_ptr<PolicyTrainer>> PolicyTrainer::CreateRewardModel(
     std::shared_ptr<GradientAllReducer> all_reducer) {
   if (!model) return absl::InvalidArgumentError("PolicyTrainer: reward model is null");
   if (auto s = CheckOptions(options); !s.ok()) return s;
-  return model::CatchTorchErrors(
-      "PolicyTrainer", [&]() -> absl::StatusOr<std::unique_ptr<PolicyTrainer>> {
-        return std::unique_ptr<PolicyTrainer>(new PolicyTrainer(
-            nullptr, std::move(model), std::move(options), std::move(all_reducer)));
-      });
+  return CatchTorchErrors("PolicyTrainer", [&]() -> absl::StatusOr<std::unique_ptr<PolicyTrainer>> {
+    return std::unique_ptr<PolicyTrainer>(
+        new PolicyTrainer(nullptr, std::move(model), std::move(options), std::move(all_reducer)));
+  });
 }
 
 absl::StatusOr<std::unique_ptr<PolicyTrainer>> PolicyTrainer::LoadRewardModel(
@@ -93,12 +89,8 @@ absl::Status PolicyTrainer::RequirePolicy(const char* what) const {
 }
 
 absl::Status PolicyTrainer::CheckOptions(const TrainerOptions& options) {
-  const OptimizerOptions& o = options.optimizer;
-  if (!(o.learning_rate >= 0) || !(o.eps > 0) || !(o.beta1 >= 0 && o.beta1 < 1) ||
-      !(o.beta2 >= 0 && o.beta2 < 1) || !(o.weight_decay >= 0)) {
-    return absl::InvalidArgumentError(
-        "PolicyTrainer: optimizer options out of range (need lr >= 0, eps > 0, betas in "
-        "[0, 1), weight_decay >= 0)");
+  if (auto s = ValidateOptimizerOptions(options.optimizer); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("PolicyTrainer: ", s.message()));
   }
   if (options.chunk_tokens < 1) {
     return absl::InvalidArgumentError("PolicyTrainer: chunk_tokens must be >= 1");
@@ -126,7 +118,7 @@ absl::StatusOr<EvaluateResult> PolicyTrainer::Evaluate(const SequenceBatch& batc
   }
   auto padded = BuildPaddedBatch(batch, model_->config().vocab_size, options_.pad_token_id);
   if (!padded.ok()) return padded.status();
-  return model::CatchTorchErrors("Evaluate", [&]() -> absl::StatusOr<EvaluateResult> {
+  return CatchTorchErrors("Evaluate", [&]() -> absl::StatusOr<EvaluateResult> {
     EvaluateResult result;
     result.policy_version = policy_version_;
     {
@@ -154,24 +146,34 @@ absl::StatusOr<EvaluateResult> PolicyTrainer::Evaluate(const SequenceBatch& batc
   });
 }
 
-void PolicyTrainer::ApplyLearningRate(const AlgorithmConfig& config) {
-  const double lr = config.learning_rate.value_or(options_.optimizer.learning_rate);
+absl::Status PolicyTrainer::BeginStep(const AlgorithmConfig& config) {
+  if (auto s = ValidateAlgorithmConfig(config); !s.ok()) return s;
+  const OptimizerOptions& o = config.optimizer.value_or(options_.optimizer);
   for (auto& group : optimizer_->param_groups()) {
-    static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
+    static_cast<torch::optim::AdamWOptions&>(group.options())
+        .lr(o.learning_rate)
+        .betas({o.beta1, o.beta2})
+        .eps(o.eps)
+        .weight_decay(o.weight_decay);
   }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<double> PolicyTrainer::OptimizerStep(const AlgorithmConfig& config) {
   std::vector<torch::Tensor> params;
   std::vector<torch::Tensor> grads;
+  const bool collective = all_reducer_->world_size() > 1;
   for (auto& [name, param] : parameters_) {
+    // Ranks all-reduce the same list: a parameter this rank's minibatch did not reach gets
+    // zeros. One rank leaves it without a gradient, so AdamW skips it (torch's semantics).
+    if (collective && !param.grad().defined()) param.mutable_grad() = torch::zeros_like(param);
     if (param.grad().defined()) {
       params.push_back(param);
       grads.push_back(param.mutable_grad());
     }
   }
   if (auto s = all_reducer_->AllReduceMean(grads); !s.ok()) return s;
-  const double max_norm = config.max_grad_norm.value_or(options_.optimizer.max_grad_norm);
+  const double max_norm = config.optimizer.value_or(options_.optimizer).max_grad_norm;
   const double grad_norm = torch::nn::utils::clip_grad_norm_(
       params, max_norm > 0 ? max_norm : std::numeric_limits<double>::infinity());
   if (!std::isfinite(grad_norm)) {
@@ -186,103 +188,20 @@ absl::StatusOr<double> PolicyTrainer::OptimizerStep(const AlgorithmConfig& confi
   return grad_norm;
 }
 
-absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradient(const PolicyGradientInputs& inputs,
-                                                              const AlgorithmConfig& config) {
-  if (auto s = RequirePolicy("TrainPolicyGradient"); !s.ok()) return s;
-  if (BatchKindOf(config.algorithm) != BatchKind::kPolicyGradient) {
-    return absl::InvalidArgumentError(absl::StrCat("algorithm \"", config.algorithm_name,
-                                                   "\" does not train on a policy-gradient batch"));
-  }
-  return model::CatchTorchErrors("TrainPolicyGradient",
-                                 [&] { return TrainPolicyGradientImpl(inputs, config); });
-}
-
-absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
-    const PolicyGradientInputs& inputs, const AlgorithmConfig& config) {
-  auto padded = BuildPaddedBatch(inputs.batch, model_->config().vocab_size, options_.pad_token_id);
-  if (!padded.ok()) return padded.status();
-  auto old_logprobs = ScatterResponseTokens(inputs.old_logprobs, *padded, "old_logprobs");
-  if (!old_logprobs.ok()) return old_logprobs.status();
-  auto advantages = ScatterResponseTokens(inputs.advantages, *padded, "advantages");
-  if (!advantages.ok()) return advantages.status();
-  const bool critic = inputs.returns.defined() && inputs.returns.numel() > 0;
-  torch::Tensor returns, old_values, ref_logprobs;
-  if (critic) {
-    if (!model_->has_value_head()) {
-      return absl::InvalidArgumentError("returns given but the policy has no value head");
-    }
-    auto r = ScatterResponseTokens(inputs.returns, *padded, "returns");
-    if (!r.ok()) return r.status();
-    auto v = ScatterResponseTokens(inputs.old_values, *padded, "old_values");
-    if (!v.ok()) return v.status();
-    returns = *r;
-    old_values = *v;
-  }
-  if (config.kl_coef != 0) {
-    auto ref = ScatterResponseTokens(inputs.ref_logprobs, *padded, "ref_logprobs");
-    if (!ref.ok()) return ref.status();
-    ref_logprobs = *ref;
-  }
-  ApplyLearningRate(config);
-  const torch::Device device = model_->device();
+absl::StatusOr<TrainStats> PolicyTrainer::RunMinibatches(int64_t rows,
+                                                         const AlgorithmConfig& config,
+                                                         const MinibatchLoss& minibatch_loss) {
   StatsAccumulator stats;
   for (int64_t epoch = 0; epoch < config.ppo_epochs; ++epoch) {
-    for (const auto& rows : SplitRows(padded->input_ids.size(0), config.num_minibatches)) {
-      PaddedBatch mb = SelectRows(*padded, rows);
-      const torch::Tensor index = torch::tensor(rows, torch::kInt64);
-      const int64_t width = mb.response_mask.size(1);
-      auto select = [&](const torch::Tensor& grid) {
-        return grid.index_select(0, index).slice(1, 0, width).to(device);
-      };
-      model::TokenLogprobsOptions options;
-      options.chunk_tokens = options_.chunk_tokens;
-      options.temperature = static_cast<float>(config.temperature);
-      auto out = model::ComputeTokenLogprobs(*model_, mb.input_ids.to(device),
-                                             mb.attention_mask.to(device), options);
-      if (!out.ok()) return out.status();
-      const torch::Tensor mask = mb.response_mask.to(device);
-      algo::PpoLossInputs loss_inputs{.logprobs = out->logprobs,
-                                      .old_logprobs = select(*old_logprobs),
-                                      .advantages = select(*advantages),
-                                      .mask = mask};
-      loss_inputs.entropy = config.entropy_coef != 0 ? out->entropy : out->entropy.detach();
-      if (critic) {
-        loss_inputs.values = out->values.slice(1, 0, width).to(torch::kFloat32);
-        loss_inputs.old_values = select(old_values);
-        loss_inputs.returns = select(returns);
-      }
-      algo::PpoLossOptions loss_options;
-      loss_options.policy.clip_eps_low = config.clip_eps_low;
-      loss_options.policy.clip_eps_high = config.clip_eps_high;
-      loss_options.policy.dual_clip = config.dual_clip;
-      loss_options.policy.aggregation = config.aggregation;
-      loss_options.value.clip_range = config.value_clip;
-      loss_options.value.aggregation = config.aggregation;
-      loss_options.vf_coef = config.vf_coef;
-      loss_options.entropy_coef = config.entropy_coef;
-      auto loss = algo::PpoLoss(loss_inputs, loss_options);
+    for (const auto& part : SplitRows(rows, config.num_minibatches)) {
+      auto loss = minibatch_loss(part, stats);
       if (!loss.ok()) return loss.status();
-      torch::Tensor total = loss->loss;
-      if (config.kl_coef != 0) {
-        torch::Tensor kl = algo::AggregateLoss(
-            algo::KlPenalty(out->logprobs, select(ref_logprobs), algo::KlEstimator::kK3, mask),
-            mask, config.aggregation);
-        total = total + config.kl_coef * kl;
-        stats.Add("kl", kl);
-      }
-      if (!total.requires_grad()) continue;  // no response tokens in this minibatch
-      total.backward();
+      // A minibatch without response tokens has a loss without a graph: it still joins the
+      // optimizer step (zero gradient), so every data-parallel rank runs the same collectives.
+      if (loss->requires_grad()) loss->backward();
       auto grad_norm = OptimizerStep(config);
       if (!grad_norm.ok()) return grad_norm.status();
-      stats.Add("loss", total);
-      stats.Add("policy_loss", loss->policy_loss);
-      stats.Add("entropy", loss->entropy);
-      stats.Add("clip_fraction", loss->policy_clip_fraction);
-      stats.Add("approx_kl", loss->approx_kl);
-      if (critic) {
-        stats.Add("value_loss", loss->value_loss);
-        stats.Add("value_clip_fraction", loss->value_clip_fraction);
-      }
+      stats.Add("loss", *loss);
       stats.Add("grad_norm", *grad_norm);
       stats.CountStep();
     }

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -28,18 +29,9 @@
 #include "common/train/algorithm_config.h"
 #include "common/train/gradient_all_reducer.h"
 #include "common/train/padded_batch.h"
+#include "common/train/train_stats.h"
 
 namespace rlhf::train {
-
-struct OptimizerOptions {
-  // torch.optim.AdamW; weight_decay defaults to transformers' TrainingArguments 0.0.
-  double learning_rate = 1e-5;
-  double beta1 = 0.9;
-  double beta2 = 0.999;
-  double eps = 1e-8;
-  double weight_decay = 0.0;
-  double max_grad_norm = 1.0;  // global L2 norm; <= 0: no clipping (norm still reported)
-};
 
 struct TrainerOptions {
   OptimizerOptions optimizer;
@@ -161,7 +153,17 @@ class PolicyTrainer {
 
   // All-reduce, clip, AdamW step, zero grads, ++policy_version. Returns the grad norm.
   absl::StatusOr<double> OptimizerStep(const AlgorithmConfig& config);
-  void ApplyLearningRate(const AlgorithmConfig& config);
+  // Validates `config` and sets this step's AdamW settings (config.optimizer, else the
+  // trainer's own) on every parameter group. Call first in every training step.
+  absl::Status BeginStep(const AlgorithmConfig& config);
+  // One minibatch's loss over `rows` (indices into the step's batch), with autograd; it
+  // adds its own statistics to `stats` (RunMinibatches adds loss and grad_norm).
+  using MinibatchLoss = std::function<absl::StatusOr<torch::Tensor>(
+      const std::vector<int64_t>& rows, StatsAccumulator& stats)>;
+  // config.ppo_epochs passes over SplitRows(rows, num_minibatches): loss, backward, one
+  // OptimizerStep each, always (a data-parallel rank never skips the collective step).
+  absl::StatusOr<TrainStats> RunMinibatches(int64_t rows, const AlgorithmConfig& config,
+                                            const MinibatchLoss& minibatch_loss);
   absl::StatusOr<TrainStats> TrainPolicyGradientImpl(const PolicyGradientInputs& inputs,
                                                      const AlgorithmConfig& config);
   absl::StatusOr<TrainStats> TrainPreferenceImpl(const PreferenceInputs& inputs,

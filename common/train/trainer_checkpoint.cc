@@ -21,8 +21,8 @@
 #include "common/io/safetensors_writer.h"
 #include "common/model/loader.h"
 #include "common/model/save.h"
-#include "common/model/torch_status.h"
 #include "common/model/weights.h"
+#include "common/status/torch_status.h"
 #include "common/train/policy_trainer.h"
 
 namespace rlhf::train {
@@ -85,7 +85,7 @@ absl::StatusOr<nlohmann::json> ReadJsonFile(const fs::path& path) {
 
 absl::Status PolicyTrainer::ExportPretrained(const fs::path& dir) {
   if (dir.empty()) return absl::InvalidArgumentError("export directory is empty");
-  return model::CatchTorchErrors("ExportPretrained", [&]() -> absl::Status {
+  return CatchTorchErrors("ExportPretrained", [&]() -> absl::Status {
     std::error_code ec;
     fs::remove_all(dir, ec);  // no files carried over from an earlier checkpoint there
     model::SaveOptions save_options;
@@ -100,7 +100,7 @@ absl::Status PolicyTrainer::ExportPretrained(const fs::path& dir) {
 
 absl::Status PolicyTrainer::SaveCheckpoint(const fs::path& dir) {
   if (dir.empty()) return absl::InvalidArgumentError("checkpoint directory is empty");
-  return model::CatchTorchErrors("SaveCheckpoint", [&]() -> absl::Status {
+  return CatchTorchErrors("SaveCheckpoint", [&]() -> absl::Status {
     const fs::path target = fs::absolute(dir);
     const fs::path staging = StagingPath(target);
     std::error_code ec;
@@ -187,7 +187,7 @@ absl::Status PolicyTrainer::LoadCheckpoint(const fs::path& dir) {
     }
     policy_version = version->get<int64_t>();
   }
-  return model::CatchTorchErrors("LoadCheckpoint", [&]() -> absl::Status {
+  return CatchTorchErrors("LoadCheckpoint", [&]() -> absl::Status {
     model::LoadOptions load;
     const bool value_head = model_ != nullptr && model_->has_value_head();
     load.value_head = value_head;

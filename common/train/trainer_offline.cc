@@ -9,7 +9,7 @@
 #include "common/algo/sft.h"
 #include "common/algo/simpo.h"
 #include "common/model/token_logprobs.h"
-#include "common/model/torch_status.h"
+#include "common/status/torch_status.h"
 #include "common/train/policy_trainer.h"
 #include "common/train/train_stats.h"
 
@@ -53,18 +53,18 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPreference(const PreferenceInputs
     return absl::InvalidArgumentError(absl::StrCat("algorithm \"", config.algorithm_name,
                                                    "\" does not train on a preference batch"));
   }
+  if (auto s = BeginStep(config); !s.ok()) return s;
   if (config.algorithm == Algorithm::kRewardModel) {
     if (classifier_ == nullptr) {
       return absl::FailedPreconditionError(
           "algorithm \"reward_model\" needs a reward-model trainer (a sequence-classification "
           "model), this trainer holds a policy");
     }
-    return model::CatchTorchErrors("TrainRewardModel",
-                                   [&] { return TrainRewardModelImpl(inputs, config); });
+    return CatchTorchErrors("TrainRewardModel",
+                            [&] { return TrainRewardModelImpl(inputs, config); });
   }
   if (auto s = RequirePolicy("TrainPreference"); !s.ok()) return s;
-  return model::CatchTorchErrors("TrainPreference",
-                                 [&] { return TrainPreferenceImpl(inputs, config); });
+  return CatchTorchErrors("TrainPreference", [&] { return TrainPreferenceImpl(inputs, config); });
 }
 
 // Bradley-Terry: score(prompt + chosen) vs score(prompt + rejected), TRL RewardTrainer.
@@ -78,31 +78,24 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainRewardModelImpl(const PreferenceI
   const SequenceBatch both = Stack(inputs.chosen, inputs.rejected);
   auto padded = BuildPaddedBatch(both, classifier_->config().vocab_size, options_.pad_token_id);
   if (!padded.ok()) return padded.status();
-  ApplyLearningRate(config);
   const torch::Device device = classifier_->device();
-  StatsAccumulator stats;
-  for (int64_t epoch = 0; epoch < config.ppo_epochs; ++epoch) {
-    for (const auto& pair_rows : SplitRows(pairs, config.num_minibatches)) {
-      const int64_t b = static_cast<int64_t>(pair_rows.size());
-      PaddedBatch mb = SelectRows(*padded, WithPartnerRows(pair_rows, pairs));
-      const torch::Tensor scores =
-          classifier_->ScoreUnchecked(mb.input_ids.to(device), mb.attention_mask.to(device))
-              .select(1, 0);
-      auto result = algo::RewardModelLoss(scores.slice(0, 0, b), scores.slice(0, b));
-      if (!result.ok()) return result.status();
-      result->loss.backward();
-      auto grad_norm = OptimizerStep(config);
-      if (!grad_norm.ok()) return grad_norm.status();
-      stats.Add("loss", result->loss);
-      stats.Add("reward_accuracy", result->accuracy);
-      stats.Add("reward_margin", result->margin);
-      stats.Add("chosen_rewards", result->chosen_mean);
-      stats.Add("rejected_rewards", result->rejected_mean);
-      stats.Add("grad_norm", *grad_norm);
-      stats.CountStep();
-    }
-  }
-  return stats.Finish();
+  return RunMinibatches(
+      pairs, config,
+      [&](const std::vector<int64_t>& pair_rows,
+          StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
+        const int64_t b = static_cast<int64_t>(pair_rows.size());
+        PaddedBatch mb = SelectRows(*padded, WithPartnerRows(pair_rows, pairs));
+        const torch::Tensor scores =
+            classifier_->ScoreUnchecked(mb.input_ids.to(device), mb.attention_mask.to(device))
+                .select(1, 0);
+        auto result = algo::RewardModelLoss(scores.slice(0, 0, b), scores.slice(0, b));
+        if (!result.ok()) return result.status();
+        stats.Add("reward_accuracy", result->accuracy);
+        stats.Add("reward_margin", result->margin);
+        stats.Add("chosen_rewards", result->chosen_mean);
+        stats.Add("rejected_rewards", result->rejected_mean);
+        return result->loss;
+      });
 }
 
 absl::StatusOr<TrainStats> PolicyTrainer::TrainPreferenceImpl(const PreferenceInputs& inputs,
@@ -136,91 +129,83 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPreferenceImpl(const PreferenceIn
   const SequenceBatch both = Stack(inputs.chosen, inputs.rejected);
   auto padded = BuildPaddedBatch(both, model_->config().vocab_size, options_.pad_token_id);
   if (!padded.ok()) return padded.status();
-  ApplyLearningRate(config);
   const torch::Device device = model_->device();
-  StatsAccumulator stats;
-  for (int64_t epoch = 0; epoch < config.ppo_epochs; ++epoch) {
-    for (const auto& pair_rows : SplitRows(pairs, config.num_minibatches)) {
-      const int64_t b = pair_rows.size();
-      PaddedBatch mb = SelectRows(*padded, WithPartnerRows(pair_rows, pairs));
-      model::TokenLogprobsOptions options;
-      options.chunk_tokens = options_.chunk_tokens;
-      options.temperature = static_cast<float>(config.temperature);
-      options.compute_entropy = false;
-      auto out = model::ComputeTokenLogprobs(*model_, mb.input_ids.to(device),
-                                             mb.attention_mask.to(device), options);
-      if (!out.ok()) return out.status();
-      const torch::Tensor mask = mb.response_mask.to(device);
-      const torch::Tensor sums = algo::MaskedRowSum(out->logprobs, mask);
-      const torch::Tensor lengths = mask.sum(1);
-      const torch::Tensor averages = sums / lengths.clamp_min(1);
-      torch::Tensor loss, accuracy, margin, chosen_rewards, rejected_rewards;
-      if (dpo) {
-        const torch::Tensor index = torch::tensor(pair_rows, torch::kInt64);
-        algo::DpoInputs dpo_inputs{
-            .policy_chosen_logps = sums.slice(0, 0, b),
-            .policy_rejected_logps = sums.slice(0, b),
-            .ref_chosen_logps = ref_chosen.index_select(0, index).to(device),
-            .ref_rejected_logps = ref_rejected.index_select(0, index).to(device)};
-        if (config.dpo_loss_type == algo::DpoLossType::kIpo) {
-          dpo_inputs.chosen_lengths = lengths.slice(0, 0, b);
-          dpo_inputs.rejected_lengths = lengths.slice(0, b);
+  return RunMinibatches(
+      pairs, config,
+      [&](const std::vector<int64_t>& pair_rows,
+          StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
+        const int64_t b = pair_rows.size();
+        PaddedBatch mb = SelectRows(*padded, WithPartnerRows(pair_rows, pairs));
+        model::TokenLogprobsOptions options;
+        options.chunk_tokens = options_.chunk_tokens;
+        options.temperature = static_cast<float>(config.temperature);
+        options.compute_entropy = false;
+        auto out = model::ComputeTokenLogprobs(*model_, mb.input_ids.to(device),
+                                               mb.attention_mask.to(device), options);
+        if (!out.ok()) return out.status();
+        const torch::Tensor mask = mb.response_mask.to(device);
+        const torch::Tensor sums = algo::MaskedRowSum(out->logprobs, mask);
+        const torch::Tensor lengths = mask.sum(1);
+        const torch::Tensor averages = sums / lengths.clamp_min(1);
+        torch::Tensor loss, accuracy, margin, chosen_rewards, rejected_rewards;
+        if (dpo) {
+          const torch::Tensor index = torch::tensor(pair_rows, torch::kInt64);
+          algo::DpoInputs dpo_inputs{
+              .policy_chosen_logps = sums.slice(0, 0, b),
+              .policy_rejected_logps = sums.slice(0, b),
+              .ref_chosen_logps = ref_chosen.index_select(0, index).to(device),
+              .ref_rejected_logps = ref_rejected.index_select(0, index).to(device)};
+          if (config.dpo_loss_type == algo::DpoLossType::kIpo) {
+            dpo_inputs.chosen_lengths = lengths.slice(0, 0, b);
+            dpo_inputs.rejected_lengths = lengths.slice(0, b);
+          }
+          algo::DpoOptions dpo_options{.loss_type = config.dpo_loss_type,
+                                       .beta = config.beta,
+                                       .label_smoothing = config.label_smoothing,
+                                       .reference_free = config.reference_free};
+          auto result = algo::DpoLoss(dpo_inputs, dpo_options);
+          if (!result.ok()) return result.status();
+          loss = result->loss;
+          accuracy = result->reward_accuracy;
+          margin = result->reward_margin;
+          chosen_rewards = result->chosen_rewards.mean();
+          rejected_rewards = result->rejected_rewards.mean();
+        } else if (config.algorithm == Algorithm::kSimpo) {
+          algo::CpoOptions simpo_options;
+          simpo_options.beta = config.beta;
+          simpo_options.simpo_gamma = config.simpo_gamma;
+          simpo_options.label_smoothing = config.label_smoothing;
+          auto result = algo::SimpoLoss(
+              {.chosen_logps = averages.slice(0, 0, b), .rejected_logps = averages.slice(0, b)},
+              simpo_options);
+          if (!result.ok()) return result.status();
+          loss = result->loss;
+          accuracy = result->reward_accuracy;
+          margin = result->reward_margin;
+          chosen_rewards = result->chosen_rewards.mean();
+          rejected_rewards = result->rejected_rewards.mean();
+        } else {  // ORPO: chosen NLL as a token mean over the chosen responses.
+          const torch::Tensor chosen_nll =
+              -sums.slice(0, 0, b).sum() / lengths.slice(0, 0, b).sum().clamp_min(1);
+          auto result = algo::OrpoLoss({.chosen_logps = averages.slice(0, 0, b),
+                                        .rejected_logps = averages.slice(0, b),
+                                        .chosen_nll = chosen_nll},
+                                       {.beta = config.beta});
+          if (!result.ok()) return result.status();
+          loss = result->loss;
+          chosen_rewards = result->chosen_rewards.mean();
+          rejected_rewards = result->rejected_rewards.mean();
+          accuracy = (result->chosen_rewards > result->rejected_rewards).to(torch::kFloat).mean();
+          margin = (result->chosen_rewards - result->rejected_rewards).mean();
+          stats.Add("nll_loss", chosen_nll);
+          stats.Add("log_odds_ratio", result->log_odds_ratio);
         }
-        algo::DpoOptions dpo_options{.loss_type = config.dpo_loss_type,
-                                     .beta = config.beta,
-                                     .label_smoothing = config.label_smoothing,
-                                     .reference_free = config.reference_free};
-        auto result = algo::DpoLoss(dpo_inputs, dpo_options);
-        if (!result.ok()) return result.status();
-        loss = result->loss;
-        accuracy = result->reward_accuracy;
-        margin = result->reward_margin;
-        chosen_rewards = result->chosen_rewards.mean();
-        rejected_rewards = result->rejected_rewards.mean();
-      } else if (config.algorithm == Algorithm::kSimpo) {
-        algo::CpoOptions simpo_options;
-        simpo_options.beta = config.beta;
-        simpo_options.simpo_gamma = config.simpo_gamma;
-        simpo_options.label_smoothing = config.label_smoothing;
-        auto result = algo::SimpoLoss(
-            {.chosen_logps = averages.slice(0, 0, b), .rejected_logps = averages.slice(0, b)},
-            simpo_options);
-        if (!result.ok()) return result.status();
-        loss = result->loss;
-        accuracy = result->reward_accuracy;
-        margin = result->reward_margin;
-        chosen_rewards = result->chosen_rewards.mean();
-        rejected_rewards = result->rejected_rewards.mean();
-      } else {  // ORPO: chosen NLL as a token mean over the chosen responses.
-        const torch::Tensor chosen_nll =
-            -sums.slice(0, 0, b).sum() / lengths.slice(0, 0, b).sum().clamp_min(1);
-        auto result = algo::OrpoLoss({.chosen_logps = averages.slice(0, 0, b),
-                                      .rejected_logps = averages.slice(0, b),
-                                      .chosen_nll = chosen_nll},
-                                     {.beta = config.beta});
-        if (!result.ok()) return result.status();
-        loss = result->loss;
-        chosen_rewards = result->chosen_rewards.mean();
-        rejected_rewards = result->rejected_rewards.mean();
-        accuracy = (result->chosen_rewards > result->rejected_rewards).to(torch::kFloat).mean();
-        margin = (result->chosen_rewards - result->rejected_rewards).mean();
-        stats.Add("nll_loss", chosen_nll);
-        stats.Add("log_odds_ratio", result->log_odds_ratio);
-      }
-      if (!loss.requires_grad()) continue;  // no response tokens in this minibatch
-      loss.backward();
-      auto grad_norm = OptimizerStep(config);
-      if (!grad_norm.ok()) return grad_norm.status();
-      stats.Add("loss", loss);
-      stats.Add("reward_accuracy", accuracy);
-      stats.Add("reward_margin", margin);
-      stats.Add("chosen_rewards", chosen_rewards);
-      stats.Add("rejected_rewards", rejected_rewards);
-      stats.Add("grad_norm", *grad_norm);
-      stats.CountStep();
-    }
-  }
-  return stats.Finish();
+        stats.Add("reward_accuracy", accuracy);
+        stats.Add("reward_margin", margin);
+        stats.Add("chosen_rewards", chosen_rewards);
+        stats.Add("rejected_rewards", rejected_rewards);
+        return loss;
+      });
 }
 
 absl::StatusOr<TrainStats> PolicyTrainer::TrainKto(const UnpairedInputs& inputs,
@@ -230,7 +215,8 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainKto(const UnpairedInputs& inputs,
                                                    "\" does not train on an unpaired batch"));
   }
   if (auto s = RequirePolicy("TrainKto"); !s.ok()) return s;
-  return model::CatchTorchErrors("TrainKto", [&] { return TrainKtoImpl(inputs, config); });
+  if (auto s = BeginStep(config); !s.ok()) return s;
+  return CatchTorchErrors("TrainKto", [&] { return TrainKtoImpl(inputs, config); });
 }
 
 absl::StatusOr<TrainStats> PolicyTrainer::TrainKtoImpl(const UnpairedInputs& inputs,
@@ -248,48 +234,40 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainKtoImpl(const UnpairedInputs& inp
   const SequenceBatch both = Stack(inputs.batch, inputs.kl_batch);  // rows, then their KL rows
   auto padded = BuildPaddedBatch(both, model_->config().vocab_size, options_.pad_token_id);
   if (!padded.ok()) return padded.status();
-  ApplyLearningRate(config);
   const torch::Device device = model_->device();
   const torch::Tensor ref = inputs.ref_logprobs.to(torch::kFloat32);
   const torch::Tensor ref_kl = inputs.ref_kl_logprobs.to(torch::kFloat32);
   std::vector<uint8_t> labels(inputs.desirable.begin(), inputs.desirable.end());
   const torch::Tensor desirable =
       torch::tensor(std::vector<int64_t>(labels.begin(), labels.end())).to(torch::kBool);
-  StatsAccumulator stats;
-  for (int64_t epoch = 0; epoch < config.ppo_epochs; ++epoch) {
-    for (const auto& part : SplitRows(rows, config.num_minibatches)) {
-      const int64_t b = static_cast<int64_t>(part.size());
-      PaddedBatch mb = SelectRows(*padded, WithPartnerRows(part, rows));
-      model::TokenLogprobsOptions options;
-      options.chunk_tokens = options_.chunk_tokens;
-      options.compute_entropy = false;
-      auto out = model::ComputeTokenLogprobs(*model_, mb.input_ids.to(device),
-                                             mb.attention_mask.to(device), options);
-      if (!out.ok()) return out.status();
-      const torch::Tensor sums = algo::MaskedRowSum(out->logprobs, mb.response_mask.to(device));
-      const torch::Tensor index = torch::tensor(part, torch::kInt64);
-      algo::KtoInputs kto{.policy_logps = sums.slice(0, 0, b),
-                          .ref_logps = ref.index_select(0, index).to(device),
-                          .desirable = desirable.index_select(0, index).to(device),
-                          .policy_kl_logps = sums.slice(0, b).detach(),
-                          .ref_kl_logps = ref_kl.index_select(0, index).to(device)};
-      auto result = algo::KtoLoss(kto, {.beta = config.beta,
-                                        .desirable_weight = config.kto_desirable_weight,
-                                        .undesirable_weight = config.kto_undesirable_weight});
-      if (!result.ok()) return result.status();
-      if (!result->loss.requires_grad()) continue;  // no response tokens in this minibatch
-      result->loss.backward();
-      auto grad_norm = OptimizerStep(config);
-      if (!grad_norm.ok()) return grad_norm.status();
-      stats.Add("loss", result->loss);
-      stats.Add("kl", result->kl);
-      stats.Add("chosen_rewards", result->chosen_reward_mean);
-      stats.Add("rejected_rewards", result->rejected_reward_mean);
-      stats.Add("grad_norm", *grad_norm);
-      stats.CountStep();
-    }
-  }
-  return stats.Finish();
+  return RunMinibatches(
+      rows, config,
+      [&](const std::vector<int64_t>& part,
+          StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
+        const int64_t b = static_cast<int64_t>(part.size());
+        PaddedBatch mb = SelectRows(*padded, WithPartnerRows(part, rows));
+        model::TokenLogprobsOptions options;
+        options.chunk_tokens = options_.chunk_tokens;
+        options.compute_entropy = false;
+        auto out = model::ComputeTokenLogprobs(*model_, mb.input_ids.to(device),
+                                               mb.attention_mask.to(device), options);
+        if (!out.ok()) return out.status();
+        const torch::Tensor sums = algo::MaskedRowSum(out->logprobs, mb.response_mask.to(device));
+        const torch::Tensor index = torch::tensor(part, torch::kInt64);
+        algo::KtoInputs kto{.policy_logps = sums.slice(0, 0, b),
+                            .ref_logps = ref.index_select(0, index).to(device),
+                            .desirable = desirable.index_select(0, index).to(device),
+                            .policy_kl_logps = sums.slice(0, b).detach(),
+                            .ref_kl_logps = ref_kl.index_select(0, index).to(device)};
+        auto result = algo::KtoLoss(kto, {.beta = config.beta,
+                                          .desirable_weight = config.kto_desirable_weight,
+                                          .undesirable_weight = config.kto_undesirable_weight});
+        if (!result.ok()) return result.status();
+        stats.Add("kl", result->kl);
+        stats.Add("chosen_rewards", result->chosen_reward_mean);
+        stats.Add("rejected_rewards", result->rejected_reward_mean);
+        return result->loss;
+      });
 }
 
 absl::StatusOr<TrainStats> PolicyTrainer::TrainSft(const SequenceBatch& batch,
@@ -299,39 +277,32 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainSft(const SequenceBatch& batch,
         absl::StrCat("algorithm \"", config.algorithm_name, "\" does not train on an SFT batch"));
   }
   if (auto s = RequirePolicy("TrainSft"); !s.ok()) return s;
-  return model::CatchTorchErrors("TrainSft", [&] { return TrainSftImpl(batch, config); });
+  if (auto s = BeginStep(config); !s.ok()) return s;
+  return CatchTorchErrors("TrainSft", [&] { return TrainSftImpl(batch, config); });
 }
 
 absl::StatusOr<TrainStats> PolicyTrainer::TrainSftImpl(const SequenceBatch& batch,
                                                        const AlgorithmConfig& config) {
   auto padded = BuildPaddedBatch(batch, model_->config().vocab_size, options_.pad_token_id);
   if (!padded.ok()) return padded.status();
-  ApplyLearningRate(config);
   const torch::Device device = model_->device();
-  StatsAccumulator stats;
-  for (int64_t epoch = 0; epoch < config.ppo_epochs; ++epoch) {
-    for (const auto& rows : SplitRows(batch.size(), config.num_minibatches)) {
-      PaddedBatch mb = SelectRows(*padded, rows);
-      model::TokenLogprobsOptions options;
-      options.chunk_tokens = options_.chunk_tokens;
-      options.temperature = static_cast<float>(config.temperature);
-      options.compute_entropy = false;
-      auto out = model::ComputeTokenLogprobs(*model_, mb.input_ids.to(device),
-                                             mb.attention_mask.to(device), options);
-      if (!out.ok()) return out.status();
-      auto loss = algo::SftLossFromLogprobs(out->logprobs, mb.response_mask.to(device));
-      if (!loss.ok()) return loss.status();
-      if (!loss->loss.requires_grad()) continue;  // no response tokens in this minibatch
-      loss->loss.backward();
-      auto grad_norm = OptimizerStep(config);
-      if (!grad_norm.ok()) return grad_norm.status();
-      stats.Add("loss", loss->loss);
-      stats.Add("num_tokens", loss->num_tokens);
-      stats.Add("grad_norm", *grad_norm);
-      stats.CountStep();
-    }
-  }
-  return stats.Finish();
+  return RunMinibatches(
+      batch.size(), config,
+      [&](const std::vector<int64_t>& rows,
+          StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
+        PaddedBatch mb = SelectRows(*padded, rows);
+        model::TokenLogprobsOptions options;
+        options.chunk_tokens = options_.chunk_tokens;
+        options.temperature = static_cast<float>(config.temperature);
+        options.compute_entropy = false;
+        auto out = model::ComputeTokenLogprobs(*model_, mb.input_ids.to(device),
+                                               mb.attention_mask.to(device), options);
+        if (!out.ok()) return out.status();
+        auto loss = algo::SftLossFromLogprobs(out->logprobs, mb.response_mask.to(device));
+        if (!loss.ok()) return loss.status();
+        stats.Add("num_tokens", loss->num_tokens);
+        return loss->loss;
+      });
 }
 
 }  // namespace rlhf::train

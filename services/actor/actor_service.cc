@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/rpc/status_util.h"
 #include "common/rpc/tensor_codec.h"
+#include "common/status/torch_status.h"
 
 namespace rlhf::actor {
 namespace {
@@ -88,9 +89,18 @@ class ExportWeightsReactor final : public grpc::ServerWriteReactor<v1::WeightChu
   }
 
  private:
+  // Reactions are a thread edge too: nothing they throw may escape.
   void WriteNextLocked() {
-    if (finished_) return;
-    if (tensor_ >= snapshot_.tensors.size()) return FinishLocked(grpc::Status::OK);
+    absl::Status status = CatchTorchErrors("ExportWeights", [&] { return CutNextChunkLocked(); });
+    if (!status.ok()) FinishLocked(rpc::ToGrpcStatus(status));
+  }
+
+  absl::Status CutNextChunkLocked() {
+    if (finished_) return absl::OkStatus();
+    if (tensor_ >= snapshot_.tensors.size()) {
+      FinishLocked(grpc::Status::OK);
+      return absl::OkStatus();
+    }
     const auto& [name, tensor] = snapshot_.tensors[tensor_];
     const int64_t total = tensor.nbytes();
     const int64_t size = std::min(chunk_bytes_, total - offset_);
@@ -99,7 +109,7 @@ class ExportWeightsReactor final : public grpc::ServerWriteReactor<v1::WeightChu
     chunk_.set_name(name);
     if (offset_ == 0) {
       auto dtype = WireType(tensor.scalar_type());
-      if (!dtype.ok()) return FinishLocked(rpc::ToGrpcStatus(dtype.status()));
+      if (!dtype.ok()) return dtype.status();
       chunk_.set_dtype(*dtype);
       for (int64_t d : tensor.sizes()) chunk_.add_shape(d);
     }
@@ -113,6 +123,7 @@ class ExportWeightsReactor final : public grpc::ServerWriteReactor<v1::WeightChu
       offset_ = 0;
     }
     StartWrite(&chunk_);
+    return absl::OkStatus();
   }
 
   void FinishLocked(const grpc::Status& status) {

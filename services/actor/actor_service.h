@@ -10,8 +10,8 @@
 #include <mutex>
 
 #include "common/server/rpc_executor.h"
+#include "common/serving/actor/actor_core.h"
 #include "rlhf/v1/actor.grpc.pb.h"
-#include "services/actor/actor_core.h"
 
 namespace rlhf::actor {
 

@@ -17,11 +17,12 @@
 #include "common/jobs/dataset.h"
 #include "common/model/generation.h"
 #include "common/model/loader.h"
+#include "common/model/sampling.h"
 #include "common/rpc/tensor_codec.h"
+#include "common/serving/reference/reference_core.h"
+#include "common/serving/reward/scorer.h"
 #include "common/tokenizer/tokenizer.h"
 #include "services/coordinator/tokenized_data.h"
-#include "services/reference/reference_core.h"
-#include "services/reward/scorer.h"
 
 namespace rlhf::cli {
 namespace {
@@ -316,7 +317,14 @@ absl::Status CheckFlags(const EvalFlags& f) {
   if (!std::isfinite(f.beta) || f.beta <= 0) {
     return absl::InvalidArgumentError("--beta must be positive");
   }
-  return absl::OkStatus();
+  model::SamplingParams sampling;
+  sampling.max_new_tokens = f.max_response_tokens;
+  sampling.temperature = static_cast<float>(f.temperature);
+  sampling.top_k = f.top_k;
+  sampling.top_p = static_cast<float>(f.top_p);
+  return InTermsOfFlags(
+      model::ValidateSamplingParams(sampling),
+      {{"temperature", "--temperature"}, {"top_k", "--top-k"}, {"top_p", "--top-p"}});
 }
 
 }  // namespace

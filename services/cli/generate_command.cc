@@ -5,6 +5,7 @@
 #include "common/cli/flags.h"
 #include "common/model/generation.h"
 #include "common/model/loader.h"
+#include "common/model/sampling.h"
 #include "common/tokenizer/tokenizer.h"
 
 namespace rlhf::cli {
@@ -43,6 +44,19 @@ int RunGenerate(const std::vector<std::string>& args) {
     return Fail(absl::InvalidArgumentError("unexpected argument '" + flags.positional()[0] + "'"));
   }
 
+  model::SamplingParams params;
+  params.max_new_tokens = max_new_tokens;
+  params.temperature = static_cast<float>(temperature);
+  params.top_k = top_k;
+  params.top_p = static_cast<float>(top_p);
+  params.greedy = temperature == 0.0;
+  if (auto s = model::ValidateSamplingParams(params); !s.ok()) {
+    return Fail(InTermsOfFlags(s, {{"max_new_tokens", "--max-new-tokens"},
+                                   {"temperature", "--temperature"},
+                                   {"top_k", "--top-k"},
+                                   {"top_p", "--top-p"}}));
+  }
+
   auto tokenizer = tokenizer::Tokenizer::FromDirectory(model_dir);
   if (!tokenizer.ok()) return Fail(tokenizer.status());
   auto model = model::LoadCausalLm(model_dir);
@@ -51,12 +65,6 @@ int RunGenerate(const std::vector<std::string>& args) {
   if (!prompt_ids.ok()) return Fail(prompt_ids.status());
   if (prompt_ids->empty()) return Fail(absl::InvalidArgumentError("--prompt encodes to no tokens"));
 
-  model::SamplingParams params;
-  params.max_new_tokens = max_new_tokens;
-  params.temperature = static_cast<float>(temperature);
-  params.top_k = top_k;
-  params.top_p = static_cast<float>(top_p);
-  params.greedy = temperature == 0.0;
   const std::vector<std::vector<int64_t>> prompts = {*prompt_ids};
   const std::vector<uint64_t> seeds = {seed};
   auto output = model::Generate(**model, prompts, params, seeds);

@@ -1,10 +1,12 @@
 #include "services/cli/job_commands.h"
 
 #include <unistd.h>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -30,31 +32,10 @@
 #include "common/rpc/status_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "rlhf/v1/job.grpc.pb.h"
-#include "services/coordinator/coordinator.h"
+#include "services/cli/job_events.h"
 
 namespace rlhf::cli {
 namespace {
-
-int Fail(const std::string& command, const absl::Status& status) {
-  std::cerr << "rlhf " << command << ": error: " << status.message() << "\n";
-  return status.code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
-}
-
-// Parses flags; returns -1 to go on, else the exit status (help, or a flag error).
-int ParseFlags(FlagSet& flags, const std::vector<std::string>& args, const std::string& command,
-               size_t positional) {
-  if (auto status = flags.Parse(args); !status.ok()) return Fail(command, status);
-  if (flags.help_requested()) {
-    std::cout << flags.Usage();
-    return 0;
-  }
-  if (flags.positional().size() != positional) {
-    return Fail(command, absl::InvalidArgumentError(absl::StrCat(
-                             "expected ", positional, " argument", positional == 1 ? "" : "s",
-                             ", got ", flags.positional().size(), " (see --help)")));
-  }
-  return -1;
-}
 
 std::string DefaultCoordinator() {
   const char* env = std::getenv("RLHF_COORDINATOR");
@@ -89,8 +70,6 @@ struct ClientFlags {
     return s;
   }
 };
-
-std::string Number(double value) { return absl::StrFormat("%.4g", value); }
 
 std::string Time(const google::protobuf::Timestamp& t) {
   if (t.seconds() == 0 && t.nanos() == 0) return "-";
@@ -140,35 +119,6 @@ absl::StatusOr<v1::JobSpec> ReadJobFile(const std::string& path) {
 }
 
 }  // namespace
-
-std::string FormatProgress(const v1::JobEvent& event) {
-  const auto& m = event.metrics();
-  auto get = [&](const char* name) -> std::optional<double> {
-    auto it = m.find(name);
-    if (it == m.end()) return std::nullopt;
-    return it->second;
-  };
-  std::string line = absl::StrCat("iter ", event.iteration(), "/", event.total_iterations());
-  auto add = [&](const char* label, const char* name) {
-    if (auto v = get(name)) absl::StrAppend(&line, " | ", label, " ", Number(*v));
-  };
-  if (auto reward = get("reward_mean")) {
-    absl::StrAppend(&line, " | reward ", Number(*reward));
-    if (auto std = get("reward_std")) absl::StrAppend(&line, " ± ", Number(*std));
-  }
-  add("kl", "kl");
-  add("kl_coef", "kl_coef");
-  add("loss", "loss");
-  add("policy_loss", "policy_loss");
-  add("value_loss", "value_loss");
-  add("entropy", "entropy");
-  add("acc", "reward_accuracy");
-  add("len", "response_length");
-  if (auto tps = get("tokens_per_second")) absl::StrAppend(&line, " | ", Number(*tps), " tok/s");
-  if (auto s = get("time_iteration_seconds")) absl::StrAppend(&line, " | ", Number(*s), " s");
-  if (!event.checkpoint_path().empty()) absl::StrAppend(&line, " | saved");
-  return line;
-}
 
 int RunSubmit(const std::vector<std::string>& args) {
   ClientFlags client;
@@ -279,51 +229,6 @@ int RunCancel(const std::vector<std::string>& args) {
   return 0;
 }
 
-// One JSON object per line: the iteration, then its metrics by name.
-std::string MetricsJsonLine(const v1::JobEvent& event) {
-  nlohmann::json line = {{"iteration", event.iteration()},
-                         {"total_iterations", event.total_iterations()}};
-  std::map<std::string, double> sorted(event.metrics().begin(), event.metrics().end());
-  for (const auto& [name, value] : sorted) {
-    if (std::isfinite(value)) line[name] = value;
-  }
-  return line.dump() + "\n";
-}
-
-// Prints events until the terminal one; 0 when the job succeeded. With `metrics_jsonl`
-// set, also appends each iteration's metrics to that file as it arrives.
-int FollowEvents(const std::function<bool(v1::JobEvent*)>& next, const std::string& command,
-                 const std::string& metrics_jsonl) {
-  std::ofstream metrics_out;
-  if (!metrics_jsonl.empty()) {
-    metrics_out.open(metrics_jsonl, std::ios::binary | std::ios::trunc);
-    if (!metrics_out) {
-      return Fail(command, absl::PermissionDeniedError(
-                               absl::StrCat("--metrics-jsonl: cannot write ", metrics_jsonl)));
-    }
-  }
-  v1::JobEvent event;
-  v1::JobState last = v1::JOB_STATE_UNSPECIFIED;
-  std::string message;
-  while (next(&event)) {
-    if (event.state() == v1::JOB_STATE_RUNNING && event.iteration() > 0 &&
-        !event.metrics().empty()) {
-      std::cout << FormatProgress(event) << std::endl;
-      if (metrics_out.is_open()) metrics_out << MetricsJsonLine(event) << std::flush;
-    } else {
-      std::cout << "job " << event.job_id() << ": " << jobs::JobStateName(event.state())
-                << (event.message().empty() ? "" : ": " + event.message()) << std::endl;
-    }
-    last = event.state();
-    message = event.message();
-  }
-  if (last == v1::JOB_STATE_SUCCEEDED) return 0;
-  if (!jobs::IsTerminal(last)) {
-    std::cerr << "rlhf " << command << ": error: the event stream ended before the job did\n";
-  }
-  return 1;
-}
-
 int RunWatch(const std::vector<std::string>& args) {
   ClientFlags client;
   FlagSet flags("rlhf watch",
@@ -334,6 +239,8 @@ int RunWatch(const std::vector<std::string>& args) {
   flags.String("metrics-jsonl", &metrics_jsonl,
                "write each iteration's metrics to this file, one JSON object per line");
   if (int rc = ParseFlags(flags, args, "watch", 1); rc >= 0) return rc;
+  std::ofstream metrics_out;
+  if (auto s = OpenMetricsJsonl(metrics_jsonl, &metrics_out); !s.ok()) return Fail("watch", s);
   v1::WatchJobRequest request;
   request.set_id(flags.positional()[0]);
   grpc::ClientContext context;  // no deadline: a job may run for days
@@ -350,7 +257,7 @@ int RunWatch(const std::vector<std::string>& args) {
   }
   auto reader = stub->WatchJob(&context, request);
   const int rc =
-      FollowEvents([&](v1::JobEvent* e) { return reader->Read(e); }, "watch", metrics_jsonl);
+      FollowEvents([&](v1::JobEvent* e) { return reader->Read(e); }, "watch", metrics_out);
   if (auto s = client.Check(reader->Finish()); !s.ok()) return Fail("watch", s);
   return rc;
 }
@@ -381,118 +288,6 @@ int RunHealth(const std::vector<std::string>& args) {
   std::cout << address << ": "
             << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status()) << "\n";
   return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
-}
-
-int RunLocal(const std::vector<std::string>& args) {
-  std::string state_db, metrics_listen, metrics_jsonl;
-  FlagSet flags(
-      "rlhf local",
-      "Runs JOB.json with every service in this process (in-process gRPC channels):\n"
-      "a progress line per iteration, then a summary.\nusage: rlhf local JOB.json [flags]");
-  flags.String("state-db", &state_db,
-               "SQLite job store (default: a temporary file, removed at the end)");
-  flags.String("metrics-listen", &metrics_listen,
-               "serve Prometheus /metrics on this host:port while the job runs");
-  flags.String("metrics-jsonl", &metrics_jsonl,
-               "write each iteration's metrics to this file, one JSON object per line");
-  if (int rc = ParseFlags(flags, args, "local", 1); rc >= 0) return rc;
-  const std::string path = flags.positional()[0];
-  auto spec = jobs::LoadJobSpecFile(path);
-  if (!spec.ok()) return Fail("local", spec.status());
-  if (!spec->endpoints().actor().empty() || spec->endpoints().rollout_size() > 0) {
-    return Fail("local", absl::InvalidArgumentError(
-                             path + ": endpoints: `rlhf local` runs every service in-process; "
-                                    "remove endpoints or use `rlhf submit`"));
-  }
-
-  bool temporary = state_db.empty();
-  if (temporary) {
-    state_db =
-        (std::filesystem::temp_directory_path() / absl::StrCat("rlhf-local-", getpid(), ".sqlite"))
-            .string();
-  }
-  auto registry = std::make_shared<prometheus::Registry>();
-  std::unique_ptr<prometheus::Exposer> exposer;
-  if (!metrics_listen.empty()) {
-    try {
-      exposer = std::make_unique<prometheus::Exposer>(metrics_listen);
-      exposer->RegisterCollectable(registry);
-    } catch (const std::exception& e) {
-      return Fail("local", absl::UnavailableError(absl::StrCat("cannot serve metrics on ",
-                                                               metrics_listen, ": ", e.what())));
-    }
-  }
-  coordinator::CoordinatorOptions options;
-  options.state_db = state_db;
-  options.log = [](const std::string& line) { std::cerr << "rlhf local: " << line << "\n"; };
-  auto created = coordinator::Coordinator::Create(options, registry.get());
-  if (!created.ok()) return Fail("local", created.status());
-  std::unique_ptr<coordinator::Coordinator> c = std::move(*created);
-  auto job = c->Submit(*spec, /*validate_only=*/false);
-  if (!job.ok()) return Fail("local", job.status());
-  std::cout << "job " << job->id() << ": " << spec->algorithm() << " on "
-            << spec->models().policy_dir() << ", " << spec->data().train_path() << std::endl;
-
-  std::mutex mu;
-  std::condition_variable cv;
-  std::deque<v1::JobEvent> events;
-  auto handle = c->Subscribe(job->id(), [&](const v1::JobEvent& event) {
-    std::lock_guard<std::mutex> lock(mu);
-    events.push_back(event);
-    cv.notify_all();
-  });
-  if (!handle.ok()) return Fail("local", handle.status());
-  const auto start = std::chrono::steady_clock::now();
-  if (auto s = c->Start(); !s.ok()) return Fail("local", s);
-  bool done = false;
-  const int rc = FollowEvents(
-      [&](v1::JobEvent* e) {
-        if (done) return false;
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return !events.empty(); });
-        *e = events.front();
-        events.pop_front();
-        done = e->state() == v1::JOB_STATE_UNSPECIFIED || jobs::IsTerminal(e->state());
-        return true;
-      },
-      "local", metrics_jsonl);
-  c->Stop();
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-
-  auto final_job = c->Get(job->id());
-  if (final_job.ok()) {
-    std::cout << "\nsummary: " << jobs::JobStateName(final_job->state()) << " after "
-              << final_job->iteration() << "/" << final_job->total_iterations() << " iterations in "
-              << Number(seconds) << " s\n";
-    if (!final_job->checkpoint_path().empty()) {
-      std::cout << "  last checkpoint: " << final_job->checkpoint_path() << "\n";
-    }
-    if (final_job->state() == v1::JOB_STATE_SUCCEEDED) {
-      const std::string& dir = final_job->spec().checkpoint().dir();
-      std::cout << "  final policy:    "
-                << (std::filesystem::absolute(dir.empty() ? "checkpoints/" + job->id() : dir) /
-                    "final")
-                       .string()
-                << "\n";
-    }
-    std::map<std::string, double> sorted(final_job->latest_metrics().begin(),
-                                         final_job->latest_metrics().end());
-    for (const char* name : {"reward_mean", "kl", "loss", "policy_loss", "value_loss", "entropy",
-                             "reward_accuracy", "response_length", "tokens_per_second"}) {
-      if (auto it = sorted.find(name); it != sorted.end()) {
-        std::cout << "  " << std::left << std::setw(19) << name << Number(it->second) << "\n";
-      }
-    }
-  }
-  c.reset();
-  if (temporary) {
-    std::error_code ignored;
-    for (const char* suffix : {"", "-wal", "-shm"}) {
-      std::filesystem::remove(state_db + suffix, ignored);
-    }
-  }
-  return rc;
 }
 
 }  // namespace rlhf::cli

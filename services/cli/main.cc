@@ -8,6 +8,7 @@
 #include "services/cli/eval_command.h"
 #include "services/cli/generate_command.h"
 #include "services/cli/job_commands.h"
+#include "services/cli/local_command.h"
 
 namespace {
 

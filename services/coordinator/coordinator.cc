@@ -9,7 +9,6 @@
 #include "common/jobs/job_spec.h"
 #include "common/jobs/job_state.h"
 #include "services/coordinator/job_runner.h"
-#include "services/coordinator/local_services.h"
 
 namespace rlhf::coordinator {
 namespace {
@@ -87,6 +86,10 @@ absl::StatusOr<v1::Job> Coordinator::Submit(v1::JobSpec spec, bool validate_only
     if (auto channels = RemoteChannels(spec.endpoints(), options_.clients); !channels.ok()) {
       return channels.status();
     }
+  } else if (options_.in_process_services == nullptr) {
+    return absl::InvalidArgumentError(
+        "endpoints: this coordinator runs no services in-process; name the job's actor, "
+        "rollout, reference and reward endpoints");
   }
   if (validate_only) {
     v1::Job job;
@@ -230,13 +233,15 @@ void Coordinator::RunOne(const v1::Job& queued) {
 
   absl::Status status;
   const bool remote = HasEndpoints(running->spec().endpoints());
-  std::unique_ptr<LocalServices> local;
+  std::unique_ptr<InProcessServices> local;
   absl::StatusOr<ServiceChannels> channels;
   if (remote) {
     channels = RemoteChannels(running->spec().endpoints(), options_.clients);
+  } else if (options_.in_process_services == nullptr) {
+    channels = absl::FailedPreconditionError("this coordinator runs no services in-process");
   } else {
     Log(absl::StrCat("job ", id, ": loading the models in-process"));
-    auto started = LocalServices::Start(running->spec());
+    auto started = options_.in_process_services(running->spec());
     if (started.ok()) {
       local = std::move(*started);
       channels = local->Channels();

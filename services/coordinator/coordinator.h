@@ -1,7 +1,8 @@
 #pragma once
 // The coordinator: the job queue in SQLite (common/jobs JobStore), one scheduler thread
 // that runs jobs one at a time in submission order (RunJob, against the job's endpoints
-// or, with none, in-process LocalServices), and the events WatchJob streams.
+// or, with none, the services options.in_process_services starts), and the events
+// WatchJob streams.
 //
 // A coordinator that died or was stopped mid-job finds the job RUNNING when it opens the
 // store again: Start() requeues it, and it resumes after its last checkpoint. Stop()
@@ -31,6 +32,9 @@ struct CoordinatorOptions {
   ClientOptions clients;
   // Progress lines ("job X: resuming ...") go here; default: none.
   std::function<void(const std::string&)> log = nullptr;
+  // Runs the services of jobs without endpoints in this process; null: such jobs are
+  // refused at submission.
+  InProcessServicesFactory in_process_services = nullptr;
 };
 
 class Coordinator {

@@ -13,6 +13,7 @@
 #include "common/server/termination_signal.h"
 #include "services/coordinator/coordinator.h"
 #include "services/coordinator/job_service.h"
+#include "services/local/local_services.h"
 
 int main(int argc, char** argv) {
   rlhf::server::BlockTerminationSignals();
@@ -27,6 +28,8 @@ int main(int argc, char** argv) {
   flags.Float("connect-timeout", &connect_timeout_s,
               "seconds a job waits for its services to be reachable before it fails");
   options.log = [](const std::string& line) { std::cerr << "rlhf-coordinator: " << line << "\n"; };
+  // A job without endpoints runs its services inside this process.
+  options.in_process_services = rlhf::coordinator::LocalServicesFactory();
 
   std::unique_ptr<rlhf::coordinator::JobService> service;
   std::shared_ptr<rlhf::coordinator::Coordinator> coordinator;

@@ -6,6 +6,7 @@
 // Thread-safe: calls may run concurrently (the PPO iteration issues three at once).
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,18 @@ struct ServiceChannels {
   // In-process channels are always connected (and have no connectivity state to watch).
   bool in_process = false;
 };
+
+// The four services running inside this process for a job without endpoints (`rlhf
+// local`, or a coordinator that hosts them). The coordinator library does not build them:
+// whoever creates the Coordinator hands it a factory (services/local). The channels stay
+// valid while the object lives.
+class InProcessServices {
+ public:
+  virtual ~InProcessServices() = default;
+  virtual ServiceChannels Channels() = 0;
+};
+using InProcessServicesFactory =
+    std::function<absl::StatusOr<std::unique_ptr<InProcessServices>>(const v1::JobSpec& spec)>;
 
 // Channels to the job's endpoints (every one must be set). Does not connect yet.
 absl::StatusOr<ServiceChannels> RemoteChannels(const v1::EndpointsSpec& endpoints,

@@ -1,5 +1,6 @@
 #include "services/coordinator/tokenized_data.h"
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -19,13 +20,15 @@ absl::StatusOr<std::vector<TokenizedExample>> TokenizeExamples(
   if (options.max_prompt_tokens <= 0 || options.max_response_tokens <= 0) {
     return absl::InvalidArgumentError("max_prompt_tokens and max_response_tokens must be positive");
   }
-  const std::vector<int64_t> eos_ids = tokenizer.eos_ids();
+  // TRL 0.24's SFT/DPO/KTO trainers append tokenizer.eos_token_id: tokenizer_config's
+  // eos_token (for chat models <|im_end|>), not generation_config's first eos id.
+  const std::optional<int64_t> eos = tokenizer.eos_token_id();
   auto encode_response = [&](const std::string& text, int line,
                              std::vector<int64_t>* ids) -> absl::Status {
     auto encoded = tokenizer.Encode(text, /*add_special_tokens=*/false);
     if (!encoded.ok()) return AtLine(encoded.status(), options.path, line);
     *ids = std::move(*encoded);
-    if (!eos_ids.empty()) ids->push_back(eos_ids.front());  // the model learns to stop
+    if (eos.has_value()) ids->push_back(*eos);  // the model learns to stop
     if (static_cast<int64_t>(ids->size()) > options.max_response_tokens) {
       ids->resize(options.max_response_tokens);
     }

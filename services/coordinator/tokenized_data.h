@@ -2,7 +2,8 @@
 // A JSONL dataset as token ids, encoded the way every job (and `rlhf eval`) sees it:
 // the prompt with the tokenizer's special tokens, left-truncated to max_prompt_tokens
 // (a prompt that encodes to nothing becomes BOS); each response without special tokens,
-// followed by the first EOS id (the model learns to stop), cut to max_response_tokens.
+// followed by the tokenizer's eos_token (tokenizer_config.json, as TRL appends it; the
+// model learns to stop), cut to max_response_tokens.
 
 #include <cstdint>
 #include <string>

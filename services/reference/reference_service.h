@@ -7,8 +7,8 @@
 #include <mutex>
 
 #include "common/server/rpc_executor.h"
+#include "common/serving/reference/reference_core.h"
 #include "rlhf/v1/scoring.grpc.pb.h"
-#include "services/reference/reference_core.h"
 
 namespace rlhf::reference {
 

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "common/rpc/status_util.h"
+#include "common/status/torch_status.h"
 
 namespace rlhf::rollout {
 namespace {
@@ -33,7 +34,8 @@ class LoadWeightsReactor final : public grpc::ServerReadReactor<v1::WeightChunk>
       EndOfStream();
       return;
     }
-    if (auto status = assembler_->Add(chunk_); !status.ok()) {
+    if (auto status = CatchTorchErrors(kLoadWeights, [&] { return assembler_->Add(chunk_); });
+        !status.ok()) {
       Complete(rpc::ToGrpcStatus(status));
       return;
     }
@@ -48,14 +50,14 @@ class LoadWeightsReactor final : public grpc::ServerReadReactor<v1::WeightChunk>
       Complete(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled; old weights kept"));
       return;
     }
-    auto weights = assembler_->Finish();
+    auto weights = CatchTorchErrors(kLoadWeights, [&] { return assembler_->Finish(); });
     if (!weights.ok()) {
       Complete(rpc::ToGrpcStatus(weights.status()));
       return;
     }
     auto shared = std::make_shared<AssembledWeights>(std::move(*weights));
     const bool queued = executor_->Submit([this, shared] {
-      auto version = core_->SwapWeights(*shared);
+      auto version = CatchTorchErrors(kLoadWeights, [&] { return core_->SwapWeights(*shared); });
       if (!version.ok()) {
         Complete(rpc::ToGrpcStatus(version.status()));
         return;

@@ -9,8 +9,8 @@
 #include <mutex>
 
 #include "common/server/rpc_executor.h"
+#include "common/serving/rollout/rollout_core.h"
 #include "rlhf/v1/rollout.grpc.pb.h"
-#include "services/rollout/rollout_core.h"
 
 namespace rlhf::rollout {
 

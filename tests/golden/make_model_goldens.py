@@ -5,6 +5,7 @@ Reference versions (asserted below): torch==2.9.1, transformers==4.57.1, safeten
 (PyPI), and trl==0.24.0 for the value-head check; run on CPU in float32. Run from the repository root, no network access needed:
 
     .venv/bin/python tests/golden/make_model_goldens.py [--roundtrip-bin PATH | --skip-roundtrip]
+    .venv/bin/python tests/golden/make_model_goldens.py --padded-vocab-only   # step 5 alone
 
 What it does, deterministically (fixed seeds, no downloads):
   1. Builds tiny random checkpoints with transformers (hidden 32, 2 layers, vocab 512,
@@ -34,6 +35,13 @@ What it does, deterministically (fixed seeds, no downloads):
      AutoModelForCausalLMWithValueHead with the same v_head.summary weights and logits.
   4. Writes examples/models/tiny-gpt2/: a random GPT-2 (n_embd 64, 2 layers, 4 heads,
      n_positions 256) with the gpt2 tokenizer fixture, the bundled model for `rlhf generate`.
+  5. Writes fixtures/models/gpt2-padded-vocab/: a random GPT-2 (like gpt2 above) with the
+     gpt2 tokenizer fixture whose embedding has 64 rows more than the tokenizer has tokens,
+     as every Qwen2/2.5 checkpoint does (151936 rows, 151665 tokens). The padded rows are
+     made likely (a shared direction added to them and to ln_f's bias; the embedding is
+     tied, so to the lm_head too): 2/3 or more of the sampled ids at temperature 1 have no
+     token, so `rlhf generate` and `rlhf eval` on it must drop them when decoding, as
+     tokenizers does (tests/integration/cli_generate_test.sh).
 """
 
 import argparse
@@ -67,6 +75,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 FIXTURES = os.path.join(ROOT, "tests", "golden", "fixtures", "models")
 TOKENIZERS = os.path.join(ROOT, "tests", "golden", "fixtures", "tokenizers")
 EXAMPLE = os.path.join(ROOT, "examples", "models", "tiny-gpt2")
+PADDED_VOCAB = os.path.join(FIXTURES, "gpt2-padded-vocab")
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"]
 
 VOCAB = 512
@@ -74,6 +83,9 @@ PROMPT_LENGTHS = [5, 11, 19]
 NEW_TOKENS = 16
 SAMPLED_POSITIONS = 3
 ROUNDTRIP_TOLERANCE = 1e-5
+PADDED_ROWS = 64  # embedding rows beyond the tokenizer's ids
+PADDED_SHIFT = (2.5, 1.0)  # |ln_f.bias| and the padded rows' shift, along one direction
+PADDED_MASS = (0.5, 0.9)  # wanted mean probability of a padded id per sampled token
 
 
 def check_versions():
@@ -319,12 +331,17 @@ def check_value_head_roundtrip(binary):
         print("llama value head round trip: TRL AutoModelForCausalLMWithValueHead loads it")
 
 
-def build_example():
-    # The vocabulary is exactly the tokenizer's, so every sampled id decodes.
+def gpt2_tokenizer_size():
+    """1 + the largest id of the gpt2 tokenizer fixture (its model vocab and added tokens)."""
     with open(os.path.join(TOKENIZERS, "gpt2", "tokenizer.json")) as f:
         tokenizer = json.load(f)
-    vocab = 1 + max([*tokenizer["model"]["vocab"].values(),
-                     *(t["id"] for t in tokenizer["added_tokens"])])
+    return 1 + max([*tokenizer["model"]["vocab"].values(),
+                    *(t["id"] for t in tokenizer["added_tokens"])])
+
+
+def build_example():
+    # The vocabulary is exactly the tokenizer's, so every sampled id decodes.
+    vocab = gpt2_tokenizer_size()
     torch.manual_seed(7)
     model = GPT2LMHeadModel(
         GPT2Config(
@@ -343,6 +360,50 @@ def build_example():
     print(f"example: saved {EXAMPLE}")
 
 
+def build_padded_vocab(prompts):
+    """A GPT-2 with PADDED_ROWS embedding rows the tokenizer has no token for, made likely."""
+    tokens = gpt2_tokenizer_size()
+    torch.manual_seed(8)
+    model = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=tokens + PADDED_ROWS,
+            n_embd=32,
+            n_layer=2,
+            n_head=4,
+            n_positions=128,
+            initializer_range=0.2,
+            bos_token_id=500,
+            eos_token_id=500,
+        )
+    ).eval()
+    # The logit of id i is ln_f(h) . wte[i] (tied). ln_f's bias is the same at every
+    # position, so one direction shared by the bias and the padded rows lifts every padded
+    # logit by about |bias| * shift, while the other rows' logits move randomly. Stronger
+    # shifts make nearly every id padded, and then the decoded text would be empty.
+    bias_norm, row_shift = PADDED_SHIFT
+    with torch.no_grad():
+        direction = torch.nn.functional.normalize(torch.randn(model.config.n_embd), dim=0)
+        model.transformer.ln_f.bias.copy_(bias_norm * direction)
+        model.transformer.wte.weight[tokens:] += row_shift * direction
+    shutil.rmtree(PADDED_VOCAB, ignore_errors=True)
+    model.save_pretrained(PADDED_VOCAB, safe_serialization=True)
+    copy_tokenizer("gpt2", PADDED_VOCAB)
+    model = AutoModelForCausalLM.from_pretrained(PADDED_VOCAB).eval()
+    if model.get_output_embeddings().weight.shape[0] != tokens + PADDED_ROWS:
+        sys.exit("gpt2-padded-vocab: lm_head does not have the padded rows")
+    masses = []
+    for ids in prompts:
+        with torch.no_grad():
+            probs = full_logits(model, ids).softmax(-1)
+        masses.append(float(probs[:, tokens:].sum(-1).mean()))
+    mass = sum(masses) / len(masses)
+    if not PADDED_MASS[0] <= mass <= PADDED_MASS[1]:
+        sys.exit(f"gpt2-padded-vocab: padded ids' mean probability {mass:.3f} not in "
+                 f"{PADDED_MASS}; change PADDED_SHIFT")
+    print(f"gpt2-padded-vocab: saved {PADDED_VOCAB} ({tokens} tokens, "
+          f"{tokens + PADDED_ROWS} rows, padded ids' mean probability {mass:.3f})")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -351,13 +412,23 @@ def main():
         help="the C++ load+save tool (built from common/model/tools/roundtrip_main.cc)",
     )
     parser.add_argument("--skip-roundtrip", action="store_true")
+    parser.add_argument(
+        "--padded-vocab-only",
+        action="store_true",
+        help="write only fixtures/models/gpt2-padded-vocab (the goldens' last float bits can "
+        "differ from one CPU to another, so a full run may rewrite them)",
+    )
     args = parser.parse_args()
     check_versions()
     torch.set_num_threads(1)  # bitwise-stable reductions across machines
     prompts = make_prompts()
+    if args.padded_vocab_only:
+        build_padded_vocab(prompts)
+        return
     os.makedirs(FIXTURES, exist_ok=True)
     build_fixtures(prompts)
     build_example()
+    build_padded_vocab(prompts)
     if args.skip_roundtrip:
         print("round trip skipped")
     else:

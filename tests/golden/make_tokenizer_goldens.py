@@ -20,19 +20,29 @@ What it does, deterministically (fixed seed, no downloads):
                 fallback, Replace/ByteFallback/Fuse/Strip decoder, <s> template.
        mistral  Metaspace pre-tokenizer (prepend_scheme "first", split false) instead of the
                 normalizer.
-     and three variants that exercise options the families above do not:
+     and variants that exercise options the families above do not:
        gpt2_prefix_space  ByteLevel add_prefix_space=true.
        mistral_always     Metaspace prepend_scheme "always", split=true, Metaspace decoder.
        added_tokens       NFKC normalizer and added tokens with lstrip/rstrip/single_word/
                           normalized set, special and not.
+       qwen2_chat         Qwen2 with a ChatML-style tokenizer_config (eos_token <|im_end|>)
+                          while generation_config lists <|endoftext|> first.
+       qwen2_split_special  Qwen2 with split_special_tokens=true in tokenizer_config and
+                          non-special added tokens, raw and normalized, some of them
+                          inside special tokens' text.
      Byte-level vocabularies keep the 256 byte symbols first (as training does) and stay
      <= 512 entries including special tokens, so small test models can use them.
   3. Writes tests/golden/fixtures/tokenizers/<name>/{tokenizer.json, tokenizer_config.json,
      generation_config.json (families that ship one)} and goldens.json with, for every
      tokenizer and every held-out test string: ids with and without special tokens
-     (tokenizers.Tokenizer.encode), decode with skip_special_tokens false and true, and
-     whether decode(encode(s), skip_special_tokens=True) == s.
-  4. Asserts that transformers' AutoTokenizer.from_pretrained(dir) gives the same ids.
+     (transformers' AutoTokenizer.from_pretrained(dir).encode), decode with
+     skip_special_tokens false and true (tokenizers.Tokenizer.decode), and whether
+     decode(encode(s), skip_special_tokens=True) == s. Per tokenizer also: bos/eos/pad ids,
+     eos_token_id (AutoTokenizer's), and decode_out_of_range: AutoTokenizer's decode of ids
+     some of which are >= vocab_size (up to 2^32 - 1), which tokenizers skips.
+  4. Asserts that tokenizers.Tokenizer.from_file(tokenizer.json) gives the same ids as
+     AutoTokenizer (from_file_matches) for every tokenizer but the split_special_tokens one,
+     whose tokenizer_config changes encoding.
 """
 
 import collections
@@ -197,6 +207,7 @@ TEST_STRINGS = [
     "hello world hello  world",
     # U+180E is a format character, not whitespace, for Oniguruma (PCRE2's \s takes it).
     "mongolian\u180e'd separator  \u180e<|endoftext|>",
+    "<tool_call>{\"name\": \"f\"}</tool_call><|im_end|>\n<|endoftext|> im_end endoftext",
 ]
 
 # Random mixes of tricky pieces (contractions, every kind of whitespace, digits of other
@@ -373,12 +384,30 @@ def build_all(lines):
         {"type": "Sequence", "pretokenizers": [split_regex(QWEN2_PATTERN),
                                                bytelevel(use_regex=False)]},
         bytelevel(False, False, False), bytelevel(False, False, False))
-    out["qwen2"] = (qwen2,
-                    {"tokenizer_class": "Qwen2Tokenizer", "bos_token": None,
-                     "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
-                     "unk_token": None, "add_prefix_space": False, "errors": "replace",
-                     "split_special_tokens": False, "model_max_length": 32768},
-                    {"bos_token_id": q_eot, "eos_token_id": q_eot})
+    qwen2_config = {"tokenizer_class": "Qwen2Tokenizer", "bos_token": None,
+                    "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
+                    "unk_token": None, "add_prefix_space": False, "errors": "replace",
+                    "split_special_tokens": False, "model_max_length": 32768}
+    out["qwen2"] = (qwen2, qwen2_config, {"bos_token_id": q_eot, "eos_token_id": q_eot})
+
+    # ChatML-style (Qwen2-Instruct): eos_token is <|im_end|>, but generation_config lists
+    # <|endoftext|> first, so tokenizer.eos_token_id differs from the first stop id.
+    q_im_end = q_added[2]["id"]
+    out["qwen2_chat"] = (qwen2, dict(qwen2_config, eos_token="<|im_end|>"),
+                         {"bos_token_id": q_eot, "eos_token_id": [q_eot, q_im_end]})
+
+    # split_special_tokens=true: special tokens are encoded as text, non-special added
+    # tokens still split: "<tool_call>" (raw, as in Qwen2.5), "endoftext" (normalized: it
+    # matches inside "<|endoftext|>" once the raw pass skips that) and "im_end" (raw: never
+    # inside "<|im_end|>", as the automaton resumes after the skipped special match).
+    split = json.loads(json.dumps(qwen2))
+    n = q_added[-1]["id"] + 1
+    split["added_tokens"] = q_added + [
+        added(n, "<tool_call>", special=False), added(n + 1, "</tool_call>", special=False),
+        added(n + 2, "endoftext", special=False, normalized=True),
+        added(n + 3, "im_end", special=False)]
+    out["qwen2_split_special"] = (split, dict(qwen2_config, split_special_tokens=True),
+                                  {"bos_token_id": q_eot, "eos_token_id": q_eot})
 
     # Llama-2: SentencePiece-style BPE with byte fallback (legacy normalizer form).
     vocab, merges = train_sentencepiece_style(lines, 260)
@@ -460,6 +489,29 @@ def expected_specials(hf, generation_config):
     return hf.bos_token_id, eos, hf.pad_token_id
 
 
+def decode_out_of_range(hf, tok, vocab_size):
+    """transformers' decode skips ids >= vocab_size (tokenizers' decode filter_maps ids to
+    tokens), as a model whose embedding has more rows than its tokenizer has tokens needs
+    (Qwen2: 151936 vs 151665). Ids outside u32 raise OverflowError in the Python binding."""
+    hello = hf.encode("Hello world", add_special_tokens=False)
+    ids = ([vocab_size] + hello[:2] + [vocab_size + 270, hf.eos_token_id, 2**31, 2**32 - 1]
+           + hello[2:] + [vocab_size + 1])
+    out = {"ids": ids}
+    for key, skip in (("decode", False), ("decode_skip_special", True)):
+        text = hf.decode(ids, skip_special_tokens=skip, clean_up_tokenization_spaces=False)
+        in_range = [i for i in ids if i < vocab_size]
+        assert text == tok.decode(ids, skip_special_tokens=skip)
+        assert text == tok.decode(in_range, skip_special_tokens=skip)
+        out[key] = text
+    for bad in (-1, 2**32):
+        try:
+            hf.decode([bad])
+            raise AssertionError(f"decode([{bad}]) did not raise")
+        except OverflowError:
+            pass
+    return out
+
+
 def main():
     rng = random.Random(SEED)
     lines = corpus(rng)
@@ -484,21 +536,32 @@ def main():
 
         tok = Tokenizer.from_file(str(directory / "tokenizer.json"))
         hf = transformers.AutoTokenizer.from_pretrained(str(directory))
+        # transformers 4.57 sets the backend's encode_special_tokens from the config.
+        split = config.get("split_special_tokens", False)
+        assert hf.backend_tokenizer.encode_special_tokens == split, name
         cases = []
+        from_file_matches = True
         for s in strings:
-            with_special = tok.encode(s).ids
-            without = tok.encode(s, add_special_tokens=False).ids
-            assert hf.encode(s) == with_special, (name, s, hf.encode(s), with_special)
-            assert hf.encode(s, add_special_tokens=False) == without, (name, s)
+            with_special = hf.encode(s)
+            without = hf.encode(s, add_special_tokens=False)
+            from_file_matches &= (tok.encode(s).ids == with_special and
+                                  tok.encode(s, add_special_tokens=False).ids == without)
             skip = tok.decode(with_special, skip_special_tokens=True)
             cases.append({"ids": with_special, "ids_no_special": without,
                           "decode": tok.decode(with_special, skip_special_tokens=False),
                           "decode_skip_special": skip, "roundtrip": skip == s})
+        # Only split_special_tokens changes what the directory encodes to; and it must, for
+        # some test string, or the fixture would not test it.
+        assert from_file_matches == (not split), (name, from_file_matches)
         bos, eos, pad = expected_specials(hf, generation)
         ids = list(tok.get_vocab(with_added_tokens=True).values())
-        goldens["tokenizers"][name] = {"vocab_size": max(ids) + 1, "bos_id": bos,
-                                       "eos_ids": eos, "pad_id": pad, "cases": cases}
-        print(f"{name}: vocab_size={max(ids) + 1} bos={bos} eos={eos} pad={pad}")
+        vocab_size = max(ids) + 1
+        goldens["tokenizers"][name] = {
+            "vocab_size": vocab_size, "bos_id": bos, "eos_ids": eos, "pad_id": pad,
+            "eos_token_id": hf.eos_token_id, "from_file_matches": from_file_matches,
+            "decode_out_of_range": decode_out_of_range(hf, tok, vocab_size), "cases": cases}
+        print(f"{name}: vocab_size={vocab_size} bos={bos} eos={eos} pad={pad} "
+              f"eos_token_id={hf.eos_token_id}")
 
     text = dump_goldens(goldens)
     (OUT / "goldens.json").write_text(text + "\n", encoding="utf-8")

@@ -28,10 +28,45 @@ check "unknown flag" 2 "unknown flag --tempreature" -- \
   "$rlhf" generate --model $model --prompt hi --tempreature 1
 check "bad number" 2 "--top-p: \"abc\" is not a finite number" -- \
   "$rlhf" generate --model $model --prompt hi --top-p abc
-check "negative temperature" 2 "temperature" -- \
+check "negative temperature, named as the flag" 2 "error: --temperature must be finite and >= 0" -- \
   "$rlhf" generate --model $model --prompt hi --temperature -1
+check "zero --max-new-tokens, named as the flag" 2 "error: --max-new-tokens must be positive" -- \
+  "$rlhf" generate --model $model --prompt hi --max-new-tokens 0
+check "bad --top-p, named as the flag" 2 "error: --top-p must be in" -- \
+  "$rlhf" generate --model $model --prompt hi --top-p 1.5
 check "prompt longer than the context" 2 "context of 256 tokens" -- \
   "$rlhf" generate --model $model --prompt hi --max-new-tokens 1000
 check "unknown command" 2 "unknown command 'genrate'" -- "$rlhf" genrate
-echo "$((10 - failures)) passed, $failures failed"
+
+# A model whose embedding has more rows than its tokenizer has tokens, as every Qwen2/2.5
+# checkpoint does (151936 rows, 151665 tokens): the gpt2 tokenizer fixture (ids 0..500)
+# with 565 rows, the padded ones made likely (tests/golden/make_model_goldens.py). Sampled
+# ids without a token are dropped when decoding, as tokenizers does, rather than an error.
+result() {  # result NAME STATUS DETAIL: STATUS 0 passes; DETAIL says why not
+  if [ "$2" -eq 0 ]; then echo "ok   $1"; else echo "FAIL $1: $3"; failures=$((failures + 1)); fi
+}
+padded=tests/golden/fixtures/models/gpt2-padded-vocab tokenizer_size=501
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+gen=$("$rlhf" generate --model $padded --prompt hi --max-new-tokens 32 --seed 1 --show-ids 2>&1)
+gen_status=$?
+[ "$gen_status" -eq 0 ] && grep -q "^hi" <<<"$gen"
+result "padded vocab: generate succeeds" $? "status $gen_status (want 0), output: $gen"
+ids=$(sed -n 's/^generated ids://p' <<<"$gen")
+awk -v n=$tokenizer_size '{for (i = 1; i <= NF; i++) if ($i >= n) hit = 1} END {exit !hit}' <<<"$ids"
+result "padded vocab: generated ids include ids past the tokenizer" $? \
+  "no generated id >= $tokenizer_size, so the test proves nothing; ids:$ids"
+printf '%s\n' '{"prompt": "hi"}' '{"prompt": "Once upon a time"}' '{"prompt": "The end"}' \
+  >"$tmp/prompts.jsonl"
+eval_out=$("$rlhf" eval --policy $padded --prompts "$tmp/prompts.jsonl" \
+  --samples-out "$tmp/s.jsonl" --max-response-tokens 16 --seed 1 2>&1)
+eval_status=$?
+[ "$eval_status" -eq 0 ] && grep -Eq "^samples +3$" <<<"$eval_out"
+result "padded vocab: eval --samples-out succeeds" $? \
+  "status $eval_status (want 0, 3 samples), output: $eval_out"
+! grep -qi "out of range" <<<"$eval_out"
+result "padded vocab: eval reports no out-of-range id" $? "output: $eval_out"
+[ "$(grep -c '"response"' "$tmp/s.jsonl" 2>/dev/null)" = 3 ]
+result "padded vocab: eval writes one sample per prompt" $? \
+  "want 3 lines with a response in --samples-out, got: $(cat "$tmp/s.jsonl" 2>&1)"
+echo "$((17 - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]

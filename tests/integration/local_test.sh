@@ -59,4 +59,13 @@ expect "several actor ranks in one process are refused before any work" 2 \
   "runtime.num_actor_ranks: 2 data-parallel ranks need an actor group" -- \
   "$rlhf" local "$work/ranks.json"
 expect "missing job file" 1 "cannot open job spec .*none.json" -- "$rlhf" local "$work/none.json"
+sed 's#"dir": "[^"]*"#"dir": "'"$work"'/ckpt-jsonl"#' "$work/ppo.json" >"$work/jsonl.json"
+expect "--metrics-jsonl into a missing directory fails before the job starts, with the reason" 2 \
+  "^rlhf local: error: --metrics-jsonl: cannot write $work/none/x.jsonl: No such file or directory" -- \
+  "$rlhf" local "$work/jsonl.json" --metrics-jsonl "$work/none/x.jsonl"
+[ ! -e "$work/ckpt-jsonl" ] && ok "... and no job ran" || fail "a job ran despite the bad --metrics-jsonl"
+for command in local eval watch submit generate; do
+  n=$("$rlhf" "$command" --help 2>&1 | grep -c "usage:")
+  [ "$n" = 1 ] && ok "rlhf $command --help says usage once" || fail "rlhf $command --help says usage $n times"
+done
 finish

@@ -338,6 +338,8 @@ const std::map<std::string, std::function<Tensors(const Case&)>>& Runners() {
 void RunFamily(const std::string& family) {
   const nlohmann::json golden = testing::LoadGolden(family);
   ASSERT_TRUE(golden.contains("cases"));
+  // An empty family checks nothing: that is a broken golden file, not a pass.
+  ASSERT_GT(golden.at("cases").size(), 0u) << family << " has no golden cases";
   for (const torch::ScalarType dtype : {torch::kDouble, torch::kFloat}) {
     const bool f64 = dtype == torch::kDouble;
     const double tolerance = f64 ? 1e-6 : 1e-5;

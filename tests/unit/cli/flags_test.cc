@@ -80,5 +80,16 @@ TEST(FlagsTest, HelpListsEveryFlagWithDefault) {
   EXPECT_NE(usage.find("(64)"), std::string::npos) << usage;
 }
 
+TEST(FlagsTest, ASummaryWithItsOwnUsageLineSaysUsageOnce) {
+  std::string model;
+  FlagSet flags("rlhf local", "Runs a job.\nusage: rlhf local JOB.json [flags]");
+  flags.String("model", &model, "model directory");
+  const std::string usage = flags.Usage();
+  EXPECT_EQ(usage.find("usage:"), usage.rfind("usage:")) << usage;
+  EXPECT_NE(usage.find("rlhf local JOB.json"), std::string::npos) << usage;
+  FlagSet plain("rlhf-actor", "Serves the actor.");
+  EXPECT_EQ(plain.Usage().rfind("usage: rlhf-actor [flags]", 0), 0u) << plain.Usage();
+}
+
 }  // namespace
 }  // namespace rlhf::cli

@@ -2,6 +2,8 @@
 // HTTP, RESOURCE_EXHAUSTED from a full pool, DEADLINE_EXCEEDED for expired work, drain.
 
 #include <future>
+#include <new>
+#include <stdexcept>
 #include <thread>
 
 #include <grpcpp/generic/generic_stub.h>
@@ -50,6 +52,7 @@ class GatedEchoService final : public rlhf::testing::TensorEcho::CallbackService
       }
       auto tensor = rpc::TensorFromProto(*request);
       if (!tensor.ok()) return tensor.status();
+      ThrowOnSentinel(*tensor);
       return rpc::TensorToProto(*tensor * 2, response);
     });
   }
@@ -61,6 +64,18 @@ class GatedEchoService final : public rlhf::testing::TensorEcho::CallbackService
   std::promise<void> started_;
   std::atomic<bool> started_set_{false};
 };
+
+// Handlers that throw (what a bug or an exhausted allocator does): a first element of -1
+// throws std::bad_alloc, -2 a std::runtime_error, -3 LibTorch's out-of-memory error and -4
+// an unguarded torch shape error.
+void ThrowOnSentinel(const torch::Tensor& tensor) {
+  if (tensor.numel() == 0) return;
+  const float first = tensor.flatten()[0].item<float>();
+  if (first == -1) throw std::bad_alloc();
+  if (first == -2) throw std::runtime_error("malformed JSON in a handler");
+  if (first == -3) TORCH_CHECK_WITH(OutOfMemoryError, false, "CUDA out of memory. Tried 8 GiB");
+  if (first == -4) (void)tensor.view({7, 7});
+}
 
 v1::TensorProto Ones() {
   v1::TensorProto proto;
@@ -213,6 +228,42 @@ TEST(ServerRunnerTest, FullPoolAnswersResourceExhaustedAndExpiredWorkIsSkipped) 
                         {service_label, "code=\"RESOURCE_EXHAUSTED\""}),
             1);
   EXPECT_TRUE(CallDouble(*stub, Ones()).ok());  // still serving
+}
+
+// Nothing a handler throws reaches std::terminate: the executor maps it to a status (out
+// of memory to RESOURCE_EXHAUSTED) and the server keeps serving.
+TEST(ServerRunnerTest, ExceptionsFromHandlersBecomeStatuses) {
+  ServerRunner runner(LoopbackOptions());
+  GatedEchoService service(runner.Executor(kService));
+  runner.AddService(&service);
+  ASSERT_TRUE(runner.Start().ok());
+  runner.SetServing(true);
+  auto stub = rlhf::testing::TensorEcho::NewStub(LoopbackChannel(runner.port()));
+  auto call = [&](float sentinel) {
+    v1::TensorProto request;
+    EXPECT_TRUE(rpc::TensorToProto(torch::full({3}, sentinel), &request).ok());
+    return CallDouble(*stub, request);
+  };
+  const grpc::Status bad_alloc = call(-1);
+  EXPECT_EQ(bad_alloc.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_NE(bad_alloc.error_message().find("out of memory"), std::string::npos);
+  const grpc::Status thrown = call(-2);
+  EXPECT_EQ(thrown.error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_NE(thrown.error_message().find("malformed JSON"), std::string::npos);
+  const grpc::Status torch_oom = call(-3);
+  EXPECT_EQ(torch_oom.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
+      << torch_oom.error_message();
+  EXPECT_EQ(call(-4).error_code(), grpc::StatusCode::INTERNAL);
+  EXPECT_TRUE(CallDouble(*stub, Ones()).ok());  // still serving
+}
+
+TEST(WorkPoolTest, AThrowingTaskDoesNotEndTheProcess) {
+  WorkPool pool(/*threads=*/1, /*queue_capacity=*/2);
+  std::atomic<int> ran{0};
+  ASSERT_TRUE(pool.TrySubmit([] { throw std::runtime_error("escaped"); }));
+  ASSERT_TRUE(pool.TrySubmit([&] { ++ran; }));
+  pool.Stop();
+  EXPECT_EQ(ran.load(), 1);
 }
 
 TEST(ServerRunnerTest, BindFailureNamesTheAddress) {

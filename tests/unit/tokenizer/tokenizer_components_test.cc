@@ -1,13 +1,20 @@
 // Unit tests of the pipeline parts against behaviour documented by tokenizers' own tests
-// (normalizer.rs split tests, byte_level.rs, bpe/word.rs) and Rust's UTF-8 rules.
+// (normalizer.rs split tests, byte_level.rs, bpe/word.rs, added_vocabulary.rs) and Rust's
+// UTF-8 rules.
 
+#include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/tokenizer/added_vocabulary.h"
 #include "common/tokenizer/byte_level.h"
+#include "common/tokenizer/normalizer.h"
 #include "common/tokenizer/pattern.h"
 #include "common/tokenizer/tokenizer.h"
 #include "common/tokenizer/utf8.h"
@@ -120,6 +127,50 @@ TEST(Bpe, MergesByRankAndBothMergeFormats) {
     const std::string text = "The quick brown fox, 12345 \u00fcber \u4e2d\u6587!";
     EXPECT_EQ(*(*original)->Encode(text), *(*other)->Encode(text)) << name;
   }
+}
+
+// added_vocabulary.rs test_encode_special_tokens (tokenizers 0.22.1): with
+// encode_special_tokens, special tokens stay text and non-special ones still split.
+TEST(AddedVocabulary, EncodeSpecialTokens) {
+  auto lowercase = ParseNormalizer(nlohmann::json{{"type", "Lowercase"}}, "normalizer");
+  ASSERT_TRUE(lowercase.ok()) << lowercase.status();
+  const nlohmann::json tokens = nlohmann::json::parse(R"([
+    {"id": 0, "content": "<mask>", "lstrip": true, "rstrip": true, "single_word": true,
+     "normalized": false, "special": true},
+    {"id": 1, "content": "ask>", "normalized": true, "special": false},
+    {"id": 2, "content": "<pad>", "normalized": false, "special": true}])");
+  auto vocab = AddedVocabulary::FromJson(tokens, "added_tokens", lowercase->get());
+  ASSERT_TRUE(vocab.ok()) << vocab.status();
+  using Split = std::vector<std::pair<std::string, std::optional<int64_t>>>;
+  auto split = [&](std::string_view text) {
+    auto pieces = vocab->ExtractAndNormalize(text, lowercase->get());
+    EXPECT_TRUE(pieces.ok()) << pieces.status();
+    Split out;
+    for (const Piece& piece : *pieces) out.emplace_back(piece.text, piece.token_id);
+    return out;
+  };
+  const std::string text = "Hi <mask> there\t<mask>\t<mask>\u2000 <pad> <mask><pad><pad>";
+  EXPECT_FALSE(vocab->encode_special_tokens());
+  vocab->set_encode_special_tokens(true);
+  EXPECT_EQ(split(text), (Split{{"hi <m", std::nullopt},
+                                {"ask>", 1},
+                                {" there\t<m", std::nullopt},
+                                {"ask>", 1},
+                                {"\t<m", std::nullopt},
+                                {"ask>", 1},
+                                {"\u2000 <pad> <m", std::nullopt},
+                                {"ask>", 1},
+                                {"<pad><pad>", std::nullopt}}));
+  vocab->set_encode_special_tokens(false);
+  EXPECT_EQ(split(text), (Split{{"hi", std::nullopt},
+                                {" <mask> ", 0},
+                                {"there", std::nullopt},
+                                {"\t<mask>\t", 0},
+                                {"<mask>\u2000 ", 0},
+                                {"<pad>", 2},
+                                {" <mask>", 0},
+                                {"<pad>", 2},
+                                {"<pad>", 2}}));
 }
 
 TEST(Accessors, TokenIdLookups) {

@@ -11,7 +11,7 @@
 namespace rlhf::train {
 namespace {
 
-using testing::ConfigOrDie;
+using testing::ConfigFor;
 using testing::LoadTrainerOrDie;
 using testing::RandomBatch;
 using testing::TempDir;
@@ -22,7 +22,7 @@ absl::Status PpoStep(PolicyTrainer& trainer, const SequenceBatch& batch) {
   torch::Tensor advantages = torch::linspace(-1, 1, batch.num_response_tokens());
   auto stats = trainer.TrainPolicyGradient(
       {batch, old->logprobs, advantages, old->values + advantages, old->values, {}},
-      ConfigOrDie(R"({"algorithm": "ppo", "num_minibatches": 2})"));
+      ConfigFor("ppo", [](AlgorithmConfig& c) { c.num_minibatches = 2; }));
   return stats.status();
 }
 

@@ -20,7 +20,7 @@
 namespace rlhf::train {
 namespace {
 
-using testing::ConfigOrDie;
+using testing::ConfigFor;
 using ::testing::HasSubstr;
 using testing::LoadTrainerOrDie;
 
@@ -89,7 +89,7 @@ TEST(DataParallelGroupTest, TwoRanksOnHalvesTrainLikeOneRankOnTheWhole) {
     batch.prompts.push_back({1 + i, 7, 9});
     batch.responses.push_back({11 + i, 20 + 2 * i, 3, 40 + i});
   }
-  const AlgorithmConfig sft = ConfigOrDie(R"({"algorithm": "sft"})");
+  const AlgorithmConfig sft = ConfigFor("sft");
 
   auto single = LoadTrainerOrDie("gpt2", /*value_head=*/false);
   ASSERT_NE(single, nullptr);

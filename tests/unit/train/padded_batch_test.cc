@@ -54,26 +54,28 @@ TEST(PaddedBatchTest, BadInputsNameTheProblem) {
   EXPECT_THAT(std::string(wrong.status().message()), HasSubstr("advantages has shape [3]"));
 }
 
-TEST(AlgorithmConfigTest, ParsesAndRejects) {
-  auto ppo = ParseAlgorithmConfig(R"({"algorithm": "ppo", "ppo_epochs": 2, "clip_eps": 0.1,
-                                      "value_clip": null, "unrelated": [1]})");
-  ASSERT_TRUE(ppo.ok()) << ppo.status();
-  EXPECT_EQ(ppo->ppo_epochs, 2);
-  EXPECT_DOUBLE_EQ(ppo->clip_eps_low, 0.1);
-  EXPECT_DOUBLE_EQ(ppo->clip_eps_high, 0.1);
-  EXPECT_FALSE(ppo->value_clip.has_value());
-
-  auto ipo = ParseAlgorithmConfig(R"({"algorithm": "dpo", "loss_type": "ipo", "beta": 0.5})");
-  ASSERT_TRUE(ipo.ok());
+TEST(AlgorithmConfigTest, DefaultsAndValidation) {
+  auto ipo = AlgorithmConfigFor("ipo");
+  ASSERT_TRUE(ipo.ok()) << ipo.status();
+  EXPECT_EQ(ipo->algorithm, Algorithm::kDpo);
   EXPECT_EQ(ipo->dpo_loss_type, algo::DpoLossType::kIpo);
+  EXPECT_DOUBLE_EQ(AlgorithmConfigFor("simpo")->beta, 2.0);
+  EXPECT_DOUBLE_EQ(AlgorithmConfigFor("cdpo")->label_smoothing, 0.1);
 
-  auto unknown = ParseAlgorithmConfig(R"({"algorithm": "magic"})");
+  auto unknown = AlgorithmConfigFor("magic");
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(unknown.status().message()), HasSubstr("unknown algorithm \"magic\""));
-  EXPECT_FALSE(ParseAlgorithmConfig("not json").ok());
-  EXPECT_FALSE(ParseAlgorithmConfig(R"({"algorithm": "ppo", "ppo_epochs": 0})").ok());
-  auto typed = ParseAlgorithmConfig(R"({"algorithm": "ppo", "vf_coef": "x"})");
-  EXPECT_THAT(std::string(typed.status().message()), HasSubstr("\"vf_coef\""));
+
+  AlgorithmConfig ppo = *AlgorithmConfigFor("ppo");
+  EXPECT_TRUE(ValidateAlgorithmConfig(ppo).ok());
+  ppo.ppo_epochs = 0;
+  EXPECT_THAT(std::string(ValidateAlgorithmConfig(ppo).message()), HasSubstr("epochs"));
+  ppo.ppo_epochs = 1;
+  ppo.optimizer = OptimizerOptions{.beta2 = 1.0};
+  EXPECT_THAT(std::string(ValidateAlgorithmConfig(ppo).message()), HasSubstr("adam_beta2"));
+  AlgorithmConfig dpo = *AlgorithmConfigFor("dpo");
+  dpo.beta = 0;
+  EXPECT_THAT(std::string(ValidateAlgorithmConfig(dpo).message()), HasSubstr("beta"));
 }
 
 }  // namespace

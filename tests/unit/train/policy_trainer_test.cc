@@ -12,7 +12,7 @@
 namespace rlhf::train {
 namespace {
 
-using testing::ConfigOrDie;
+using testing::ConfigFor;
 using ::testing::HasSubstr;
 using testing::LoadTrainerOrDie;
 using testing::RandomBatch;
@@ -64,7 +64,7 @@ TEST(PolicyTrainerTest, PpoStepRaisesPositiveAdvantageTokensAndLowersTheLoss) {
   advantages.slice(0, 0, first_rows).fill_(1.0);
   PolicyGradientInputs inputs{
       batch, old->logprobs, advantages, old->values + advantages, old->values, {}};
-  auto stats = trainer->TrainPolicyGradient(inputs, ConfigOrDie(R"({"algorithm": "ppo"})"));
+  auto stats = trainer->TrainPolicyGradient(inputs, ConfigFor("ppo"));
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(trainer->policy_version(), 1);
   for (const char* key :
@@ -94,9 +94,12 @@ TEST(PolicyTrainerTest, GrpoWithKlEpochsAndMinibatchesCountsSteps) {
   ASSERT_TRUE(old.ok());
   torch::Tensor advantages = torch::randn({batch.num_response_tokens()});
   PolicyGradientInputs inputs{batch, old->logprobs, advantages, {}, {}, old->logprobs};
-  auto stats = trainer->TrainPolicyGradient(
-      inputs, ConfigOrDie(R"({"algorithm": "grpo", "ppo_epochs": 2, "num_minibatches": 2,
-                              "kl_coef": 0.04, "loss_aggregation": "sequence_mean"})"));
+  auto stats = trainer->TrainPolicyGradient(inputs, ConfigFor("grpo", [](AlgorithmConfig& c) {
+                                              c.ppo_epochs = 2;
+                                              c.num_minibatches = 2;
+                                              c.kl_coef = 0.04;
+                                              c.aggregation = algo::LossAggregation::kSequenceMean;
+                                            }));
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_EQ(trainer->policy_version(), 4);
   EXPECT_DOUBLE_EQ(stats->at("steps"), 4);
@@ -136,8 +139,7 @@ TEST(PolicyTrainerTest, PreferenceStepsWidenTheChosenRejectedMargin) {
     inputs.ref_rejected_logprobs = SequenceLogprobs(*trainer, inputs.rejected, false);
     const torch::Tensor margin_before = SequenceLogprobs(*trainer, inputs.chosen, average) -
                                         SequenceLogprobs(*trainer, inputs.rejected, average);
-    auto stats =
-        trainer->TrainPreference(inputs, ConfigOrDie(R"({"algorithm": ")" + algorithm + R"("})"));
+    auto stats = trainer->TrainPreference(inputs, ConfigFor(algorithm));
     ASSERT_TRUE(stats.ok()) << algorithm << ": " << stats.status();
     EXPECT_EQ(trainer->policy_version(), 1);
     const torch::Tensor margin_after = SequenceLogprobs(*trainer, inputs.chosen, average) -
@@ -151,11 +153,52 @@ TEST(PolicyTrainerTest, SftStepLowersNll) {
   ASSERT_NE(trainer, nullptr);
   SequenceBatch batch = RandomBatch(4, 512, 5);
   const double before = -trainer->Evaluate(batch)->logprobs.mean().item<double>();
-  auto stats = trainer->TrainSft(batch, ConfigOrDie(R"({"algorithm": "sft"})"));
+  auto stats = trainer->TrainSft(batch, ConfigFor("sft"));
   ASSERT_TRUE(stats.ok()) << stats.status();
   EXPECT_NEAR(stats->at("loss"), before, 1e-4);
   const double after = -trainer->Evaluate(batch)->logprobs.mean().item<double>();
   EXPECT_LT(after, before);
+}
+
+// The step's optimizer settings come from the config (what a Train call carries), not from
+// how the trainer was built: the same config trains the same on any actor.
+TEST(PolicyTrainerTest, StepOptimizerSettingsComeFromTheConfig) {
+  SequenceBatch batch = RandomBatch(4, 512, 5);
+  const OptimizerOptions tuned{.learning_rate = 1e-3,
+                               .beta1 = 0.5,
+                               .beta2 = 0.9,
+                               .eps = 1e-3,
+                               .weight_decay = 0.5,
+                               .max_grad_norm = 0.25};
+  auto step = [&](const std::optional<OptimizerOptions>& optimizer, OptimizerOptions built) {
+    TrainerOptions options;
+    options.optimizer = built;
+    auto trainer = PolicyTrainer::Load(testing::ModelDir("llama"), /*value_head=*/false, options);
+    EXPECT_TRUE(trainer.ok()) << trainer.status();
+    if (!trainer.ok()) return torch::Tensor();
+    // Two steps: Adam's first step does not depend on its betas (bias correction).
+    for (int i = 0; i < 2; ++i) {
+      auto stats = (*trainer)->TrainSft(
+          batch, ConfigFor("sft", [&](AlgorithmConfig& c) { c.optimizer = optimizer; }));
+      EXPECT_TRUE(stats.ok()) << stats.status();
+    }
+    return (*trainer)->NamedWeights(false)[0].second.clone();
+  };
+  // Built with the defaults but told `tuned` == built with `tuned` and told nothing.
+  const torch::Tensor told = step(tuned, OptimizerOptions{});
+  const torch::Tensor built = step(std::nullopt, tuned);
+  ASSERT_TRUE(told.defined() && built.defined());
+  EXPECT_TRUE(torch::equal(told, built));
+  // And it differs from the defaults in every field that matters.
+  for (auto edit : std::vector<std::function<void(OptimizerOptions&)>>{
+           [](OptimizerOptions& o) { o.weight_decay = 0; },
+           [](OptimizerOptions& o) { o.beta1 = 0.9; }, [](OptimizerOptions& o) { o.beta2 = 0.999; },
+           [](OptimizerOptions& o) { o.eps = 1e-8; },
+           [](OptimizerOptions& o) { o.max_grad_norm = 1.0; }}) {
+    OptimizerOptions other = tuned;
+    edit(other);
+    EXPECT_FALSE(torch::equal(step(other, OptimizerOptions{}), told));
+  }
 }
 
 TEST(PolicyTrainerTest, BadInputIsRefusedAndChangesNothing) {
@@ -164,7 +207,7 @@ TEST(PolicyTrainerTest, BadInputIsRefusedAndChangesNothing) {
   SequenceBatch batch = RandomBatch(2, 512, 5);
   const int64_t n = batch.num_response_tokens();
   const torch::Tensor before = trainer->NamedWeights(false)[0].second.clone();
-  const AlgorithmConfig ppo = ConfigOrDie(R"({"algorithm": "ppo"})");
+  const AlgorithmConfig ppo = ConfigFor("ppo");
 
   auto wrong_size =
       trainer->TrainPolicyGradient({batch, torch::zeros({n}), torch::zeros({n + 1})}, ppo);
@@ -175,8 +218,7 @@ TEST(PolicyTrainerTest, BadInputIsRefusedAndChangesNothing) {
   EXPECT_THAT(std::string(no_critic.status().message()), HasSubstr("no value head"));
   auto wrong_kind = trainer->TrainSft(batch, ppo);
   EXPECT_EQ(wrong_kind.status().code(), absl::StatusCode::kInvalidArgument);
-  auto no_ref =
-      trainer->TrainPreference({batch, batch, {}, {}}, ConfigOrDie(R"({"algorithm": "dpo"})"));
+  auto no_ref = trainer->TrainPreference({batch, batch, {}, {}}, ConfigFor("dpo"));
   EXPECT_THAT(std::string(no_ref.status().message()), HasSubstr("ref_chosen_logprobs"));
   auto values = trainer->Evaluate(batch, 1.0, /*values=*/true);
   EXPECT_EQ(values.status().code(), absl::StatusCode::kInvalidArgument);

@@ -10,7 +10,7 @@
 namespace rlhf::train {
 namespace {
 
-using testing::ConfigOrDie;
+using testing::ConfigFor;
 using testing::ModelDir;
 using testing::RandomBatch;
 
@@ -27,7 +27,7 @@ TEST(RewardModelTrainerTest, LearnsToPreferChosenAndSavesAClassifier) {
   for (auto& r : inputs.chosen.responses) r.push_back(7);
   for (auto& r : inputs.rejected.responses) r.push_back(9);
   const AlgorithmConfig config =
-      ConfigOrDie(R"({"algorithm": "reward_model", "num_minibatches": 2})");
+      ConfigFor("reward_model", [](AlgorithmConfig& c) { c.num_minibatches = 2; });
   double first_loss = 0, last_loss = 0, last_accuracy = 0;
   for (int step = 0; step < 15; ++step) {
     auto stats = (*trainer)->TrainPreference(inputs, config);
@@ -43,7 +43,7 @@ TEST(RewardModelTrainerTest, LearnsToPreferChosenAndSavesAClassifier) {
   // Policy steps are refused with a clear error.
   auto evaluated = (*trainer)->Evaluate(inputs.chosen);
   EXPECT_EQ(evaluated.status().code(), absl::StatusCode::kFailedPrecondition);
-  const AlgorithmConfig dpo = ConfigOrDie(R"({"algorithm": "dpo"})");
+  const AlgorithmConfig dpo = ConfigFor("dpo");
   EXPECT_EQ((*trainer)->TrainPreference(inputs, dpo).status().code(),
             absl::StatusCode::kFailedPrecondition);
 
@@ -62,7 +62,7 @@ TEST(RewardModelTrainerTest, LoadCheckpointOfAPlainModelDirResetsTheTrainer) {
   ASSERT_NE(trainer, nullptr);
   const auto before = trainer->NamedWeights(false).front().second.clone();
   SequenceBatch batch = RandomBatch(2, 100, 3);
-  ASSERT_TRUE(trainer->TrainSft(batch, ConfigOrDie(R"({"algorithm": "sft"})")).ok());
+  ASSERT_TRUE(trainer->TrainSft(batch, ConfigFor("sft")).ok());
   ASSERT_EQ(trainer->policy_version(), 1);
   ASSERT_FALSE(torch::equal(trainer->NamedWeights(false).front().second, before));
   ASSERT_TRUE(trainer->LoadCheckpoint(ModelDir("gpt2")).ok());

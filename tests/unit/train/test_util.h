@@ -3,6 +3,7 @@
 // Shared helpers for the common/train tests: fixture models, random batches, temp dirs.
 
 #include <filesystem>
+#include <functional>
 #include <random>
 #include <string>
 #include <vector>
@@ -45,10 +46,14 @@ inline SequenceBatch RandomBatch(int64_t rows, int64_t vocab, uint32_t seed) {
   return batch;
 }
 
-inline AlgorithmConfig ConfigOrDie(const std::string& json) {
-  auto config = ParseAlgorithmConfig(json);
+// The defaults of algorithm `name`, then `edit` applied.
+inline AlgorithmConfig ConfigFor(const std::string& name,
+                                 const std::function<void(AlgorithmConfig&)>& edit = {}) {
+  auto config = AlgorithmConfigFor(name);
   EXPECT_TRUE(config.ok()) << config.status();
-  return config.ok() ? *config : AlgorithmConfig{};
+  if (!config.ok()) return AlgorithmConfig{};
+  if (edit) edit(*config);
+  return *config;
 }
 
 using ::rlhf::test_support::TempDir;

@@ -83,7 +83,13 @@ class ActorServiceTest : public ::testing::Test {
     *pg->mutable_old_values() = evaluated.values();
     *pg->mutable_returns() = evaluated.values();
     EXPECT_TRUE(rpc::TensorToProto(torch::linspace(-1, 1, 7), pg->mutable_advantages()).ok());
-    request.set_algorithm_config_json(R"({"algorithm": "ppo", "ppo_epochs": 2})");
+    v1::TrainConfig* config = request.mutable_config();
+    config->set_algorithm("ppo");
+    config->set_epochs(2);
+    config->set_clip_eps_low(0.2);
+    config->set_clip_eps_high(0.2);
+    config->set_vf_coef(0.1);
+    config->set_value_clip(0.2);
     return request;
   }
 
@@ -205,7 +211,7 @@ TEST_F(ActorServiceTest, BadRequestsAreInvalidArgumentAndServerKeepsServing) {
   expect_invalid(Train(bad_offsets, &response), "policy_gradient.batch.prompts");
 
   v1::TrainRequest unknown = PpoRequest(evaluated);
-  unknown.set_algorithm_config_json(R"({"algorithm": "ppo2"})");
+  unknown.mutable_config()->set_algorithm("ppo2");
   expect_invalid(Train(unknown, &response), "unknown algorithm \"ppo2\"");
 
   v1::TrainRequest bad_bytes = PpoRequest(evaluated);
@@ -213,8 +219,14 @@ TEST_F(ActorServiceTest, BadRequestsAreInvalidArgumentAndServerKeepsServing) {
   expect_invalid(Train(bad_bytes, &response), "old_logprobs");
 
   v1::TrainRequest mismatch = PpoRequest(evaluated);
-  mismatch.set_algorithm_config_json(R"({"algorithm": "dpo"})");
+  mismatch.mutable_config()->set_algorithm("dpo");
+  mismatch.mutable_config()->set_beta(0.1);
   expect_invalid(Train(mismatch, &response), "does not train on a policy-gradient batch");
+
+  v1::TrainRequest bad_optimizer = PpoRequest(evaluated);
+  bad_optimizer.mutable_config()->mutable_optimizer()->set_adam_beta2(1.0);
+  bad_optimizer.mutable_config()->mutable_optimizer()->set_adam_epsilon(1e-8);
+  expect_invalid(Train(bad_optimizer, &response), "optimizer.adam_beta2");
 
   expect_invalid(Train(v1::TrainRequest(), &response), "");
 

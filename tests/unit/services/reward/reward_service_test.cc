@@ -147,5 +147,58 @@ TEST_F(RewardServiceTest, LengthScoresDistanceToTheTarget) {
       << metrics;
 }
 
+// A request carrying its job's reward spec is scored as the job says, whatever the
+// server was started with; a spec the server cannot honour is refused, not ignored.
+TEST_F(RewardServiceTest, TheJobsRewardSpecDecides) {
+  auto length = MakeLengthScorer(4);  // the server's own flags
+  ASSERT_TRUE(length.ok());
+  service_->SetScorer(std::move(*length));
+  v1::ScoreRequest request = TextRequest({"the answer: 7", "abcd"});
+  std::vector<float> scores;
+  ASSERT_TRUE(Call(request, &scores).ok());
+  EXPECT_EQ(scores[1], 0);  // length scorer: 4 bytes on target
+
+  v1::RewardSpec* spec = request.mutable_reward();
+  spec->set_kind("regex");
+  spec->set_pattern(R"(answer:\s*\d+)");
+  spec->set_match_reward(2.5);
+  spec->set_mismatch_reward(-1);
+  ASSERT_TRUE(Call(request, &scores).ok());
+  EXPECT_EQ(scores, (std::vector<float>{2.5f, -1.0f}));
+
+  spec->set_kind("length");
+  spec->set_target_length(2);
+  ASSERT_TRUE(Call(request, &scores).ok());
+  EXPECT_EQ(scores[1], -1.0f);  // 4 bytes against a target of 2
+
+  spec->set_kind("regex");
+  spec->set_pattern("");
+  ExpectInvalid(request, "reward.pattern");
+  spec->set_kind("model");
+  grpc::Status status = Call(request, &scores);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(status.error_message().find("--model"), std::string::npos) << status.error_message();
+}
+
+// One MakeScorer(RewardSpec) for `rlhf local`, the server's flags and per-request specs.
+TEST(MakeScorerTest, FromSpec) {
+  v1::RewardSpec spec;
+  spec.set_kind("exact_match");
+  spec.set_match_reward(3);
+  spec.set_mismatch_reward(-2);
+  auto scorer = MakeScorer(spec, "");
+  ASSERT_TRUE(scorer.ok()) << scorer.status();
+  auto scores = (*scorer)->Score(TextRequest({"42", "41"}, {"42", "42"}));
+  ASSERT_TRUE(scores.ok());
+  EXPECT_EQ(*scores, (std::vector<float>{3, -2}));
+  spec.set_kind("model");
+  EXPECT_EQ(MakeScorer(spec, "").status().code(), absl::StatusCode::kInvalidArgument);
+  auto model = MakeScorer(spec, kModelDir);
+  ASSERT_TRUE(model.ok()) << model.status();
+  EXPECT_EQ((*model)->name(), "model");
+  spec.set_kind("magic");
+  EXPECT_NE(MakeScorer(spec, "").status().message().find("magic"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace rlhf::reward

@@ -1,61 +1,23 @@
-#include "services/coordinator/local_services.h"
+#include "services/local/local_services.h"
 
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/jobs/algorithms.h"
 #include "common/model/loader.h"
 #include "common/server/server_runner.h"
+#include "common/serving/actor/actor_core.h"
+#include "common/serving/reference/reference_core.h"
+#include "common/serving/reward/scorer.h"
+#include "common/serving/rollout/rollout_core.h"
 #include "common/train/policy_trainer.h"
-#include "services/actor/actor_core.h"
 #include "services/actor/actor_service.h"
-#include "services/reference/reference_core.h"
 #include "services/reference/reference_service.h"
 #include "services/reward/reward_service.h"
-#include "services/reward/scorer.h"
-#include "services/rollout/rollout_core.h"
 #include "services/rollout/rollout_service.h"
 
 namespace rlhf::coordinator {
 namespace {
-
-// A verifier's 1/0 mapped to the job's match_reward / mismatch_reward.
-class AffineScorer : public reward::Scorer {
- public:
-  AffineScorer(std::unique_ptr<reward::Scorer> inner, double match, double mismatch)
-      : inner_(std::move(inner)), match_(match), mismatch_(mismatch) {}
-  absl::StatusOr<std::vector<float>> Score(const v1::ScoreRequest& request) override {
-    auto scores = inner_->Score(request);
-    if (!scores.ok()) return scores;
-    for (float& s : *scores) s = static_cast<float>(mismatch_ + s * (match_ - mismatch_));
-    return scores;
-  }
-  std::string name() const override { return inner_->name(); }
-
- private:
-  std::unique_ptr<reward::Scorer> inner_;
-  double match_, mismatch_;
-};
-
-absl::StatusOr<std::unique_ptr<reward::Scorer>> MakeScorer(const v1::JobSpec& spec) {
-  const v1::RewardSpec& r = spec.reward();
-  if (r.kind() == "model") {
-    auto model = model::LoadSequenceClassifier(spec.models().reward_dir());
-    if (!model.ok()) return model.status();
-    return reward::MakeModelScorer(*model);
-  }
-  if (r.kind() == "length") return reward::MakeLengthScorer(r.target_length());
-  std::unique_ptr<reward::Scorer> verifier;
-  if (r.kind() == "exact_match") {
-    verifier = reward::MakeExactMatchScorer();
-  } else if (r.kind() == "regex") {
-    auto regex = reward::MakeRegexScorer(r.pattern());
-    if (!regex.ok()) return regex.status();
-    verifier = std::move(*regex);
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat("reward.kind: unknown kind '", r.kind(), "'"));
-  }
-  return std::make_unique<AffineScorer>(std::move(verifier), r.match_reward(), r.mismatch_reward());
-}
 
 server::ServerOptions InProcessOptions() {
   server::ServerOptions options;
@@ -80,9 +42,11 @@ LocalServices::~LocalServices() { state_->runner.Shutdown(); }
 
 absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(const v1::JobSpec& spec) {
   auto state = std::make_unique<State>();
-  const bool ppo = spec.algorithm() == "ppo";
-  const bool online = ppo || spec.algorithm() == "grpo" || spec.algorithm() == "rloo" ||
-                      spec.algorithm() == "reinforce_pp";
+  const jobs::AlgorithmFacts* facts = jobs::FindAlgorithm(spec.algorithm());
+  if (facts == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown algorithm \"", spec.algorithm(), "\""));
+  }
+  const bool online = facts->online;
 
   train::TrainerOptions trainer_options;
   const v1::OptimizerSpec& opt = spec.optimizer();
@@ -94,20 +58,23 @@ absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(const v1::Jo
   trainer_options.optimizer.max_grad_norm = opt.grad_clip();
   // reward_model trains a sequence classifier initialised from the policy directory.
   auto trainer =
-      spec.algorithm() == "reward_model"
+      facts->id == jobs::JobAlgorithm::kRewardModel
           ? train::PolicyTrainer::LoadRewardModel(spec.models().policy_dir(), trainer_options)
-          : train::PolicyTrainer::Load(spec.models().policy_dir(), ppo, trainer_options);
+          : train::PolicyTrainer::Load(spec.models().policy_dir(), facts->critic, trainer_options);
   if (!trainer.ok()) return trainer.status();
-
-  auto reference = model::LoadCausalLm(spec.models().reference_dir());
-  if (!reference.ok()) return reference.status();
 
   state->actor =
       std::make_unique<actor::ActorService>(state->runner.Executor("rlhf.v1.ActorService"));
   state->actor->SetCore(std::make_shared<actor::ActorCore>(std::move(*trainer)));
   state->reference = std::make_unique<reference::ReferenceService>(
       state->runner.Executor("rlhf.v1.ReferenceService"));
-  state->reference->SetCore(std::make_shared<reference::ReferenceCore>(*reference));
+  // Only the algorithms that ask the reference for log-probs load it (SFT, SimPO, ORPO
+  // and reward models never do).
+  if (facts->online || facts->reference_logprobs) {
+    auto reference = model::LoadCausalLm(spec.models().reference_dir());
+    if (!reference.ok()) return reference.status();
+    state->reference->SetCore(std::make_shared<reference::ReferenceCore>(*reference));
+  }
   state->rollout =
       std::make_unique<rollout::RolloutService>(state->runner.Executor("rlhf.v1.RolloutService"));
   state->reward =
@@ -116,7 +83,7 @@ absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(const v1::Jo
     auto sampler = model::LoadCausalLm(spec.models().policy_dir());
     if (!sampler.ok()) return sampler.status();
     state->rollout->SetCore(std::make_shared<rollout::RolloutCore>(*sampler));
-    auto scorer = MakeScorer(spec);
+    auto scorer = reward::MakeScorer(spec.reward(), spec.models().reward_dir());
     if (!scorer.ok()) return scorer.status();
     state->reward->SetScorer(std::shared_ptr<reward::Scorer>(std::move(*scorer)));
   }
@@ -127,6 +94,14 @@ absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(const v1::Jo
   if (auto status = state->runner.Start(); !status.ok()) return status;
   state->runner.SetServing(true);
   return std::unique_ptr<LocalServices>(new LocalServices(std::move(state)));
+}
+
+InProcessServicesFactory LocalServicesFactory() {
+  return [](const v1::JobSpec& spec) -> absl::StatusOr<std::unique_ptr<InProcessServices>> {
+    auto started = LocalServices::Start(spec);
+    if (!started.ok()) return started.status();
+    return std::unique_ptr<InProcessServices>(std::move(*started));
+  };
 }
 
 ServiceChannels LocalServices::Channels() {

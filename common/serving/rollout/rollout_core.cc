@@ -1,11 +1,11 @@
-#include "services/rollout/rollout_core.h"
+#include "common/serving/rollout/rollout_core.h"
 
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "common/model/generation.h"
-#include "common/model/torch_status.h"
 #include "common/rpc/tensor_codec.h"
+#include "common/status/torch_status.h"
 
 namespace rlhf::rollout {
 namespace {
@@ -113,7 +113,7 @@ absl::Status RolloutCore::Generate(const v1::GenerateRequest& request,
 
 absl::StatusOr<int64_t> RolloutCore::SwapWeights(const AssembledWeights& weights) {
   std::lock_guard<std::mutex> lock(mutex_);
-  absl::Status status = model::CatchTorchErrors("load weights", [&]() -> absl::Status {
+  absl::Status status = CatchTorchErrors("load weights", [&]() -> absl::Status {
     torch::NoGradGuard no_grad;
     for (auto& item : model_->named_parameters()) {
       auto it = weights.tensors.find(item.key());

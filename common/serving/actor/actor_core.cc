@@ -1,11 +1,12 @@
-#include "services/actor/actor_core.h"
+#include "common/serving/actor/actor_core.h"
 
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "common/model/torch_status.h"
 #include "common/rpc/tensor_codec.h"
+#include "common/serving/actor/train_config_proto.h"
+#include "common/status/torch_status.h"
 #include "common/train/batch_shard.h"
 
 namespace rlhf::actor {
@@ -59,7 +60,7 @@ absl::Status ActorCore::Evaluate(const v1::EvaluateRequest& request,
   std::lock_guard<std::mutex> lock(mutex_);
   auto result = trainer_->Evaluate(*batch, temperature, request.values());
   if (!result.ok()) return result.status();
-  return model::CatchTorchErrors("Evaluate", [&]() -> absl::Status {
+  return CatchTorchErrors("Evaluate", [&]() -> absl::Status {
     if (auto s = rpc::TensorToProto(result->logprobs, response->mutable_logprobs()); !s.ok()) {
       return s;
     }
@@ -77,7 +78,7 @@ absl::Status ActorCore::Evaluate(const v1::EvaluateRequest& request,
 }
 
 absl::StatusOr<ActorCore::TrainStep> ActorCore::PrepareTrain(const v1::TrainRequest& request) {
-  auto config = train::ParseAlgorithmConfig(request.algorithm_config_json());
+  auto config = AlgorithmConfigFromProto(request.config());
   if (!config.ok()) return config.status();
   const int64_t rank = group_ ? group_->rank() : 0;
   const int64_t world = group_ ? group_->world_size() : 1;
@@ -317,7 +318,7 @@ absl::Status ActorCore::FollowLeader() {
 
 absl::StatusOr<WeightSnapshot> ActorCore::SnapshotWeights(bool include_value_head) {
   std::lock_guard<std::mutex> lock(mutex_);
-  return model::CatchTorchErrors("ExportWeights", [&]() -> absl::StatusOr<WeightSnapshot> {
+  return CatchTorchErrors("ExportWeights", [&]() -> absl::StatusOr<WeightSnapshot> {
     WeightSnapshot snapshot;
     snapshot.version = trainer_->policy_version();
     for (auto& [name, tensor] : trainer_->NamedWeights(include_value_head)) {

@@ -1,4 +1,4 @@
-#include "services/reward/scorer.h"
+#include "common/serving/reward/scorer.h"
 
 #include <cmath>
 #include <cstdlib>
@@ -9,9 +9,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "common/model/torch_status.h"
+#include "common/model/loader.h"
 #include "common/rpc/tensor_codec.h"
 #include "common/server/sequence_batch.h"
+#include "common/status/torch_status.h"
 
 namespace rlhf::reward {
 namespace {
@@ -51,7 +52,7 @@ class ModelScorer final : public Scorer {
   absl::StatusOr<std::vector<float>> Score(const v1::ScoreRequest& request) override {
     auto padded = server::PadSequenceBatch(request.batch(), model_->config());
     if (!padded.ok()) return padded.status();
-    return model::CatchTorchErrors("reward model", [&]() -> absl::StatusOr<std::vector<float>> {
+    return CatchTorchErrors("reward model", [&]() -> absl::StatusOr<std::vector<float>> {
       torch::InferenceMode inference;
       std::lock_guard<std::mutex> lock(forward_mutex_);
       const torch::Device device = model_->device();
@@ -193,6 +194,58 @@ absl::StatusOr<std::unique_ptr<Scorer>> MakeLengthScorer(int64_t target_length) 
         absl::StrCat("length scorer target must be positive, got ", target_length));
   }
   return std::unique_ptr<Scorer>(std::make_unique<LengthScorer>(target_length));
+}
+
+namespace {
+
+// A verifier's 1/0 mapped to the job's match_reward / mismatch_reward.
+class AffineScorer : public Scorer {
+ public:
+  AffineScorer(std::unique_ptr<Scorer> inner, double match, double mismatch)
+      : inner_(std::move(inner)), match_(match), mismatch_(mismatch) {}
+  absl::StatusOr<std::vector<float>> Score(const v1::ScoreRequest& request) override {
+    auto scores = inner_->Score(request);
+    if (!scores.ok()) return scores;
+    for (float& s : *scores) s = static_cast<float>(mismatch_ + s * (match_ - mismatch_));
+    return scores;
+  }
+  std::string name() const override { return inner_->name(); }
+
+ private:
+  std::unique_ptr<Scorer> inner_;
+  double match_, mismatch_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Scorer>> MakeScorer(const v1::RewardSpec& spec,
+                                                   const std::string& model_dir) {
+  const std::string& kind = spec.kind();
+  if (kind == "model" || kind.empty()) {
+    if (model_dir.empty()) {
+      return absl::InvalidArgumentError("reward.kind \"model\" needs a reward model directory");
+    }
+    auto model = model::LoadSequenceClassifier(model_dir);
+    if (!model.ok()) return model.status();
+    return MakeModelScorer(*model);
+  }
+  if (kind == "length") return MakeLengthScorer(spec.target_length());
+  std::unique_ptr<Scorer> verifier;
+  if (kind == "exact_match") {
+    verifier = MakeExactMatchScorer();
+  } else if (kind == "regex") {
+    if (spec.pattern().empty()) {
+      return absl::InvalidArgumentError("reward.pattern is required for reward.kind \"regex\"");
+    }
+    auto regex = MakeRegexScorer(spec.pattern());
+    if (!regex.ok()) return regex.status();
+    verifier = std::move(*regex);
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "reward.kind must be model, exact_match, regex or length; got \"", kind, "\""));
+  }
+  return std::make_unique<AffineScorer>(std::move(verifier), spec.match_reward(),
+                                        spec.mismatch_reward());
 }
 
 }  // namespace rlhf::reward

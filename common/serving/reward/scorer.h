@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "common/model/sequence_classifier.h"
+#include "rlhf/v1/job.pb.h"
 #include "rlhf/v1/scoring.pb.h"
 
 namespace rlhf::reward {
@@ -37,5 +38,13 @@ absl::StatusOr<std::unique_ptr<Scorer>> MakeRegexScorer(const std::string& patte
 // -|len - target| / target with len the response's token count (batch.responses), or its
 // byte count when the request carries only response_texts. target must be positive.
 absl::StatusOr<std::unique_ptr<Scorer>> MakeLengthScorer(int64_t target_length);
+
+// The scorer a job's RewardSpec (defaults applied) asks for; the one place a reward spec
+// becomes a scorer, for `rlhf local`, rlhf-reward's flags and per-request specs alike.
+//   model:                 LoadSequenceClassifier(model_dir) (InvalidArgument if empty);
+//   exact_match, regex:    the verifier's 1/0 mapped to match_reward / mismatch_reward;
+//   length:                MakeLengthScorer(target_length).
+absl::StatusOr<std::unique_ptr<Scorer>> MakeScorer(const v1::RewardSpec& spec,
+                                                   const std::string& model_dir);
 
 }  // namespace rlhf::reward

@@ -12,19 +12,23 @@
 
 namespace rlhf::coordinator {
 
-class LocalServices {
+class LocalServices final : public InProcessServices {
  public:
   // Loads the policy (actor, with a value head for PPO), a sampling copy (rollout), the
   // reference and the reward model or verifier named by `spec` (defaults applied).
   static absl::StatusOr<std::unique_ptr<LocalServices>> Start(const v1::JobSpec& spec);
-  ~LocalServices();
+  ~LocalServices() override;
 
-  ServiceChannels Channels();
+  ServiceChannels Channels() override;
 
  private:
   struct State;
   explicit LocalServices(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
+
+// LocalServices::Start as the factory a Coordinator takes
+// (CoordinatorOptions::in_process_services).
+InProcessServicesFactory LocalServicesFactory();
 
 }  // namespace rlhf::coordinator

@@ -1,12 +1,12 @@
-#include "services/reference/reference_core.h"
+#include "common/serving/reference/reference_core.h"
 
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "common/model/token_logprobs.h"
-#include "common/model/torch_status.h"
 #include "common/rpc/tensor_codec.h"
 #include "common/server/sequence_batch.h"
+#include "common/status/torch_status.h"
 
 namespace rlhf::reference {
 
@@ -24,7 +24,7 @@ absl::StatusOr<torch::Tensor> ReferenceCore::LogProbs(const v1::SequenceBatch& b
   if (!padded.ok()) return padded.status();
   if (padded->total_response_tokens == 0) return torch::zeros({0}, torch::kFloat32);
 
-  return model::CatchTorchErrors("reference logprobs", [&]() -> absl::StatusOr<torch::Tensor> {
+  return CatchTorchErrors("reference logprobs", [&]() -> absl::StatusOr<torch::Tensor> {
     torch::InferenceMode inference;
     model::TokenLogprobsOptions options;
     options.temperature = temperature == 0 ? 1.0f : temperature;

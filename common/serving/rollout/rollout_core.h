@@ -13,8 +13,8 @@
 
 #include "absl/status/statusor.h"
 #include "common/model/causal_lm.h"
+#include "common/serving/rollout/weight_assembler.h"
 #include "rlhf/v1/rollout.pb.h"
-#include "services/rollout/weight_assembler.h"
 
 namespace rlhf::rollout {
 

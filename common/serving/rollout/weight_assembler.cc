@@ -1,4 +1,4 @@
-#include "services/rollout/weight_assembler.h"
+#include "common/serving/rollout/weight_assembler.h"
 
 #include <cstring>
 

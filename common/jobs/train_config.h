@@ -1,0 +1,20 @@
+#pragma once
+// The typed rlhf.v1.TrainConfig of a job's Train calls, built from its spec (defaults
+// applied): one function, so `rlhf local` and a remote actor receive the same optimizer
+// and loss settings, field for field.
+
+#include <cstdint>
+
+#include "rlhf/v1/actor.pb.h"
+#include "rlhf/v1/job.pb.h"
+
+namespace rlhf::jobs {
+
+// `rows`: the rows of this Train call (minibatches never outnumber them);
+// `policy_version`: optimizer steps taken so far (the learning-rate warmup's position).
+v1::TrainConfig TrainConfigForJob(const v1::JobSpec& spec, int64_t rows, int64_t policy_version);
+
+// optimizer.learning_rate scaled by the linear warmup over optimizer.warmup_steps.
+double WarmupLearningRate(const v1::OptimizerSpec& optimizer, int64_t policy_version);
+
+}  // namespace rlhf::jobs

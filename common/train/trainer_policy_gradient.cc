@@ -1,0 +1,177 @@
+// PolicyTrainer's policy-gradient step: the loss each online algorithm trains with, the
+// same functions tests/golden checks against TRL:
+//   ppo, reinforce_pp: algo::PpoLoss (clipped surrogate, + clipped value loss with a
+//                      critic, + entropy bonus);
+//   grpo:              algo::GrpoLoss (TRL GRPOTrainer, in-loss k3 KL with kl_coef);
+//   rloo:              algo::RlooLoss (TRL RLOOTrainer, sequence-level ratio).
+
+#include "absl/strings/str_cat.h"
+#include "common/algo/grpo.h"
+#include "common/algo/ppo.h"
+#include "common/model/token_logprobs.h"
+#include "common/status/torch_status.h"
+#include "common/train/policy_trainer.h"
+
+namespace rlhf::train {
+namespace {
+
+// The token-level aggregation of the config as a GRPO loss type (TRL loss_type).
+absl::StatusOr<algo::GrpoLossType> GrpoLossTypeOf(algo::LossAggregation aggregation) {
+  switch (aggregation) {
+    case algo::LossAggregation::kTokenMean:
+      return algo::GrpoLossType::kBnpo;  // = TRL "dapo" with one minibatch per step
+    case algo::LossAggregation::kSequenceMean:
+      return algo::GrpoLossType::kGrpo;
+    case algo::LossAggregation::kConstantNormalizer:
+      return algo::GrpoLossType::kDrGrpo;
+    case algo::LossAggregation::kSequenceSum:
+      break;
+  }
+  return absl::InvalidArgumentError(
+      "train config: grpo aggregates its loss by token_mean, sequence_mean or a constant "
+      "normalizer (dr_grpo)");
+}
+
+// Per-token inputs on the minibatch's rows, cut to its width, on the model's device.
+struct MinibatchTokens {
+  torch::Tensor logprobs, entropy, values, mask;
+};
+
+}  // namespace
+
+absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradient(const PolicyGradientInputs& inputs,
+                                                              const AlgorithmConfig& config) {
+  if (auto s = RequirePolicy("TrainPolicyGradient"); !s.ok()) return s;
+  if (BatchKindOf(config.algorithm) != BatchKind::kPolicyGradient) {
+    return absl::InvalidArgumentError(absl::StrCat("algorithm \"", config.algorithm_name,
+                                                   "\" does not train on a policy-gradient batch"));
+  }
+  if (config.algorithm != Algorithm::kGrpo && config.kl_coef != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("train config: kl_coef (an in-loss KL) applies to grpo only; ",
+                     config.algorithm_name, " takes its KL penalty in the rewards"));
+  }
+  if (auto s = BeginStep(config); !s.ok()) return s;
+  return CatchTorchErrors("TrainPolicyGradient",
+                          [&] { return TrainPolicyGradientImpl(inputs, config); });
+}
+
+absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
+    const PolicyGradientInputs& inputs, const AlgorithmConfig& config) {
+  auto padded = BuildPaddedBatch(inputs.batch, model_->config().vocab_size, options_.pad_token_id);
+  if (!padded.ok()) return padded.status();
+  auto old_logprobs = ScatterResponseTokens(inputs.old_logprobs, *padded, "old_logprobs");
+  if (!old_logprobs.ok()) return old_logprobs.status();
+  auto advantages = ScatterResponseTokens(inputs.advantages, *padded, "advantages");
+  if (!advantages.ok()) return advantages.status();
+  const bool critic = inputs.returns.defined() && inputs.returns.numel() > 0;
+  torch::Tensor returns, old_values, ref_logprobs;
+  if (critic) {
+    if (!model_->has_value_head()) {
+      return absl::InvalidArgumentError("returns given but the policy has no value head");
+    }
+    auto r = ScatterResponseTokens(inputs.returns, *padded, "returns");
+    if (!r.ok()) return r.status();
+    auto v = ScatterResponseTokens(inputs.old_values, *padded, "old_values");
+    if (!v.ok()) return v.status();
+    returns = *r;
+    old_values = *v;
+  }
+  if (config.kl_coef != 0) {
+    auto ref = ScatterResponseTokens(inputs.ref_logprobs, *padded, "ref_logprobs");
+    if (!ref.ok()) return ref.status();
+    ref_logprobs = *ref;
+  }
+  algo::GrpoLossType grpo_loss_type = algo::GrpoLossType::kBnpo;
+  if (config.algorithm == Algorithm::kGrpo) {
+    auto type = GrpoLossTypeOf(config.aggregation);
+    if (!type.ok()) return type.status();
+    grpo_loss_type = *type;
+  }
+  const torch::Device device = model_->device();
+  return RunMinibatches(
+      padded->input_ids.size(0), config,
+      [&](const std::vector<int64_t>& rows,
+          StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
+        PaddedBatch mb = SelectRows(*padded, rows);
+        const torch::Tensor index = torch::tensor(rows, torch::kInt64);
+        const int64_t width = mb.response_mask.size(1);
+        auto select = [&](const torch::Tensor& grid) {
+          return grid.index_select(0, index).slice(1, 0, width).to(device);
+        };
+        model::TokenLogprobsOptions options;
+        options.chunk_tokens = options_.chunk_tokens;
+        options.temperature = static_cast<float>(config.temperature);
+        auto out = model::ComputeTokenLogprobs(*model_, mb.input_ids.to(device),
+                                               mb.attention_mask.to(device), options);
+        if (!out.ok()) return out.status();
+        const torch::Tensor mask = mb.response_mask.to(device);
+        const torch::Tensor old = select(*old_logprobs);
+        const torch::Tensor entropy =
+            algo::AggregateLoss(config.entropy_coef != 0 ? out->entropy : out->entropy.detach(),
+                                mask, config.aggregation);
+        stats.Add("entropy", entropy);
+        stats.Add("approx_kl", 0.5 * algo::MaskedMean((out->logprobs - old).square(), mask));
+        torch::Tensor policy_loss;
+        if (config.algorithm == Algorithm::kGrpo) {
+          algo::GrpoLossOptions grpo;
+          grpo.loss_type = grpo_loss_type;
+          grpo.beta = config.kl_coef;
+          grpo.epsilon_low = config.clip_eps_low;
+          grpo.epsilon_high = config.clip_eps_high;
+          // GRPO's advantage is one per sequence, broadcast over its tokens on the wire.
+          auto loss = algo::GrpoLoss(
+              {.logprobs = out->logprobs,
+               .old_logprobs = old,
+               .ref_logprobs = config.kl_coef != 0 ? select(ref_logprobs) : torch::Tensor(),
+               .advantages = algo::MaskedRowMean(select(*advantages), mask),
+               .mask = mask},
+              grpo);
+          if (!loss.ok()) return loss.status();
+          policy_loss = loss->loss;
+          stats.Add("kl", loss->mean_kl);
+          stats.Add("clip_fraction", loss->clip_ratio_region);
+        } else if (config.algorithm == Algorithm::kRloo) {
+          auto loss =
+              algo::RlooLoss(out->logprobs, old, algo::MaskedRowMean(select(*advantages), mask),
+                             mask, config.clip_eps_low, config.clip_eps_high);
+          if (!loss.ok()) return loss.status();
+          policy_loss = loss->loss;
+          stats.Add("clip_fraction", loss->clip_ratio_region);
+        } else {  // ppo, reinforce_pp
+          algo::PpoLossInputs ppo{.logprobs = out->logprobs,
+                                  .old_logprobs = old,
+                                  .advantages = select(*advantages),
+                                  .mask = mask};
+          if (critic) {
+            ppo.values = out->values.slice(1, 0, width).to(torch::kFloat32);
+            ppo.old_values = select(old_values);
+            ppo.returns = select(returns);
+          }
+          algo::PpoLossOptions options;
+          options.policy.clip_eps_low = config.clip_eps_low;
+          options.policy.clip_eps_high = config.clip_eps_high;
+          options.policy.dual_clip = config.dual_clip;
+          options.policy.aggregation = config.aggregation;
+          options.value.clip_range = config.value_clip;
+          options.value.aggregation = config.aggregation;
+          options.vf_coef = config.vf_coef;
+          auto loss = algo::PpoLoss(ppo, options);
+          if (!loss.ok()) return loss.status();
+          stats.Add("policy_loss", loss->policy_loss);
+          stats.Add("clip_fraction", loss->policy_clip_fraction);
+          if (critic) {
+            stats.Add("value_loss", loss->value_loss);
+            stats.Add("value_clip_fraction", loss->value_clip_fraction);
+          }
+          policy_loss = loss->loss;
+        }
+        if (config.algorithm == Algorithm::kGrpo || config.algorithm == Algorithm::kRloo) {
+          stats.Add("policy_loss", policy_loss);
+        }
+        if (config.entropy_coef == 0) return policy_loss;
+        return policy_loss - config.entropy_coef * entropy;
+      });
+}
+
+}  // namespace rlhf::train

@@ -1,0 +1,105 @@
+#pragma once
+// JobLoop: one job's training loop (job_runner.h's RunJob), split by stage across
+// job_runner.cc (prepare, restore, checkpoints, the loop), online_iteration.cc (rollout ->
+// score -> advantages -> train -> sync -> record) and offline_step.cc. Internal to the
+// coordinator library. Not thread-safe.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "common/algo/kl.h"
+#include "common/jobs/algorithms.h"
+#include "common/tokenizer/tokenizer.h"
+#include "rlhf/v1/job.pb.h"
+#include "services/coordinator/data_stream.h"
+#include "services/coordinator/job_runner.h"
+#include "services/coordinator/ragged_tokens.h"
+#include "services/coordinator/service_clients.h"
+
+namespace rlhf::coordinator {
+
+using Clock = std::chrono::steady_clock;
+using Rows = std::vector<std::vector<int64_t>>;
+using Metrics = std::map<std::string, double>;
+
+inline double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+class JobLoop {
+ public:
+  JobLoop(const v1::Job& job, ServiceClients& clients, const RunHooks& hooks,
+          const RunOptions& options)
+      : job_(job), spec_(job.spec()), clients_(clients), hooks_(hooks), options_(options) {}
+
+  absl::Status Run();
+
+ private:
+  // What one rollout produced: the prompts' examples, the sampled completions and the
+  // batch (each prompt repeated per sample) every service scores.
+  struct Rollout {
+    std::vector<const TokenizedExample*> examples;  // one per prompt
+    int64_t samples_per_prompt = 1;
+    v1::GenerateResponse generated;
+    Rows responses;
+    RaggedLayout layout;
+    v1::SequenceBatch sequences;
+  };
+  // The three answers about a rollout (asked in parallel).
+  struct Judged {
+    v1::LogProbsResponse reference;
+    v1::ScoreResponse scores;
+    v1::EvaluateResponse evaluated;
+  };
+
+  absl::Status Prepare();
+  absl::Status LoadData();
+  absl::Status Restore();
+  absl::Status WriteCheckpoint(int64_t iteration, std::string* path);
+  absl::Status Sync(Metrics* metrics);
+
+  // online_iteration.cc: the stages of DESIGN.md's "One PPO iteration".
+  absl::Status OnlineIteration(int64_t iteration, Metrics* metrics);
+  absl::Status GenerateRollout(int64_t iteration, Rollout* rollout, Metrics* metrics);
+  absl::Status JudgeRollout(const Rollout& rollout, Judged* judged, Metrics* metrics);
+  // The actor's TrainRequest for the rollout (advantages from common/algo) and the
+  // rollout's reward/KL metrics.
+  absl::Status BuildPolicyGradient(const Rollout& rollout, const Judged& judged,
+                                   v1::TrainRequest* train, Metrics* metrics);
+  absl::Status Train(const v1::TrainRequest& train, Metrics* metrics);
+
+  // offline_step.cc
+  absl::Status OfflineStep(int64_t iteration, Metrics* metrics);
+  // reference.LogProbs of `batch`, summed per row into `out` (F32 [B]).
+  absl::Status ReferenceSums(const v1::SequenceBatch& batch, v1::TensorProto* out);
+
+  bool online() const { return online_; }
+
+  const v1::Job& job_;
+  const v1::JobSpec& spec_;
+  ServiceClients& clients_;
+  const RunHooks& hooks_;
+  RunOptions options_;
+
+  const jobs::AlgorithmFacts* facts_ = nullptr;  // set by Prepare
+  bool online_ = false;
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer_;
+  std::unique_ptr<DataStream> data_;
+  std::unique_ptr<algo::KlController> kl_;
+  std::filesystem::path checkpoint_dir_;
+  int64_t first_iteration_ = 1;
+  int64_t total_ = 0;
+  int64_t policy_version_ = 0;
+  std::vector<int64_t> stop_ids_;
+  nlohmann::json history_ = nlohmann::json::array();
+};
+
+}  // namespace rlhf::coordinator

@@ -1,0 +1,235 @@
+// JobLoop's online iteration (ppo, grpo, rloo, reinforce_pp), stage by stage as DESIGN.md's
+// "One PPO iteration": prompts -> rollout.Generate -> reference.LogProbs, reward.Score and
+// actor.Evaluate in parallel -> advantages (common/algo) -> actor.Train -> weight sync ->
+// metrics and the KL controller.
+
+#include <algorithm>
+#include <functional>
+#include <future>
+
+#include <torch/torch.h>
+
+#include "absl/strings/str_cat.h"
+#include "common/algo/advantages.h"
+#include "common/jobs/train_config.h"
+#include "common/rpc/tensor_codec.h"
+#include "common/status/status_macros.h"
+#include "services/coordinator/job_loop.h"
+
+namespace rlhf::coordinator {
+namespace {
+
+absl::StatusOr<algo::KlEstimator> Estimator(const std::string& name) {
+  if (name == "k1") return algo::KlEstimator::kK1;
+  if (name == "k2") return algo::KlEstimator::kK2;
+  if (name == "k3") return algo::KlEstimator::kK3;
+  return absl::InvalidArgumentError(absl::StrCat("kl.estimator: unknown '", name, "'"));
+}
+
+algo::AdvantageEstimator EstimatorFor(const jobs::AlgorithmFacts& facts) {
+  if (facts.critic) return algo::AdvantageEstimator::kGae;
+  switch (facts.kl) {
+    case jobs::KlPlacement::kLoss:
+      return algo::AdvantageEstimator::kGroup;
+    case jobs::KlPlacement::kAdvantages:
+      return algo::AdvantageEstimator::kLeaveOneOut;
+    default:
+      return algo::AdvantageEstimator::kReinforcePlusPlus;
+  }
+}
+
+}  // namespace
+
+absl::Status JobLoop::OnlineIteration(int64_t iteration, Metrics* metrics) {
+  const auto start = Clock::now();
+  Rollout rollout;
+  RLHF_RETURN_IF_ERROR(GenerateRollout(iteration, &rollout, metrics));
+  if (hooks_.cancelled()) return absl::CancelledError("cancelled");
+  Judged judged;
+  RLHF_RETURN_IF_ERROR(JudgeRollout(rollout, &judged, metrics));
+  if (hooks_.cancelled()) return absl::CancelledError("cancelled");
+  v1::TrainRequest train;
+  Metrics rollout_metrics;
+  RLHF_RETURN_IF_ERROR(BuildPolicyGradient(rollout, judged, &train, &rollout_metrics));
+  RLHF_RETURN_IF_ERROR(Train(train, metrics));
+  RLHF_RETURN_IF_ERROR(Sync(metrics));
+  // The rollout's own numbers win over the trainer's stats of the same name (kl).
+  for (const auto& [name, value] : rollout_metrics) (*metrics)[name] = value;
+  const int64_t tokens = rollout.layout.tokens;
+  (*metrics)["rollout_policy_version"] = static_cast<double>(rollout.generated.policy_version());
+  (*metrics)["policy_version"] = static_cast<double>(policy_version_);
+  const double seconds = Seconds(start);
+  (*metrics)["time_iteration_seconds"] = seconds;
+  (*metrics)["tokens_per_second"] = static_cast<double>(tokens) / std::max(seconds, 1e-9);
+  return absl::OkStatus();
+}
+
+absl::Status JobLoop::GenerateRollout(int64_t iteration, Rollout* rollout, Metrics* metrics) {
+  const v1::GenerationSpec& gen = spec_.generation();
+  const int64_t n = gen.samples_per_prompt();
+  rollout->samples_per_prompt = n;
+  rollout->examples = data_->Next(spec_.training().batch_size());
+  Rows prompt_rows;
+  for (const TokenizedExample* e : rollout->examples) prompt_rows.push_back(e->prompt);
+  v1::GenerateRequest generate;
+  rpc::TokensToProto(prompt_rows, generate.mutable_prompts());
+  generate.set_samples_per_prompt(static_cast<int32_t>(n));
+  v1::SamplingParams* sampling = generate.mutable_sampling();
+  sampling->set_max_new_tokens(gen.max_response_tokens());
+  sampling->set_temperature(static_cast<float>(gen.temperature()));
+  sampling->set_top_k(gen.top_k());
+  sampling->set_top_p(static_cast<float>(gen.top_p()));
+  for (int64_t id : stop_ids_) sampling->add_stop_ids(id);
+  generate.set_seed(static_cast<uint64_t>(spec_.runtime().seed()) * 1000000007ULL +
+                    static_cast<uint64_t>(iteration) * 1000003ULL);
+  const auto start = Clock::now();
+  RLHF_RETURN_IF_ERROR(WithContext(clients_.Generate(generate, &rollout->generated), "generate"));
+  (*metrics)["time_generate_seconds"] = Seconds(start);
+
+  auto responses = rpc::TokensFromProto(rollout->generated.completions());
+  if (!responses.ok()) return WithContext(responses.status(), "generate: completions");
+  rollout->responses = std::move(*responses);
+  const int64_t rows = static_cast<int64_t>(rollout->responses.size());
+  if (rows != static_cast<int64_t>(rollout->examples.size()) * n) {
+    return absl::InternalError(absl::StrCat("generate: ", rows, " completions for ",
+                                            rollout->examples.size(), " prompts x ", n));
+  }
+  rollout->layout = RaggedLayout::Of(rollout->responses);
+  Rows expanded;
+  for (const TokenizedExample* e : rollout->examples) {
+    for (int64_t k = 0; k < n; ++k) expanded.push_back(e->prompt);
+  }
+  rpc::TokensToProto(expanded, rollout->sequences.mutable_prompts());
+  *rollout->sequences.mutable_responses() = rollout->generated.completions();
+  return absl::OkStatus();
+}
+
+absl::Status JobLoop::JudgeRollout(const Rollout& rollout, Judged* judged, Metrics* metrics) {
+  const v1::GenerationSpec& gen = spec_.generation();
+  const int64_t rows = rollout.layout.rows();
+  v1::ScoreRequest score_request;
+  *score_request.mutable_batch() = rollout.sequences;
+  for (int64_t row = 0; row < rows; ++row) {
+    const TokenizedExample* e = rollout.examples[row / rollout.samples_per_prompt];
+    // Ids past the tokenizer (padded embedding rows, e.g. Qwen2) have no text: Decode
+    // skips them, as the tokenizers library does.
+    auto text = tokenizer_->Decode(rollout.responses[row], /*skip_special_tokens=*/true);
+    if (!text.ok()) return WithContext(text.status(), "decoding a completion");
+    score_request.add_prompt_texts(e->prompt_text);
+    score_request.add_response_texts(*text);
+    score_request.add_references(e->reference);
+  }
+  *score_request.mutable_reward() = spec_.reward();  // the job's reward, on every service
+  v1::LogProbsRequest ref_request;
+  *ref_request.mutable_batch() = rollout.sequences;
+  ref_request.set_temperature(static_cast<float>(gen.temperature()));
+  v1::EvaluateRequest eval_request;
+  *eval_request.mutable_batch() = rollout.sequences;
+  eval_request.set_temperature(static_cast<float>(gen.temperature()));
+  eval_request.set_values(facts_->critic);
+
+  auto timed = [](std::function<absl::Status()> call, double* seconds) {
+    const auto start = Clock::now();
+    absl::Status status = call();
+    *seconds = Seconds(start);
+    return status;
+  };
+  double ref_s = 0, score_s = 0, eval_s = 0;
+  auto ref_call = std::async(
+      std::launch::async, timed, [&] { return clients_.LogProbs(ref_request, &judged->reference); },
+      &ref_s);
+  auto score_call = std::async(
+      std::launch::async, timed, [&] { return clients_.Score(score_request, &judged->scores); },
+      &score_s);
+  absl::Status eval_status =
+      timed([&] { return clients_.Evaluate(eval_request, &judged->evaluated); }, &eval_s);
+  absl::Status ref_status = ref_call.get(), score_status = score_call.get();
+  RLHF_RETURN_IF_ERROR(WithContext(ref_status, "reference"));
+  RLHF_RETURN_IF_ERROR(WithContext(score_status, "score"));
+  RLHF_RETURN_IF_ERROR(WithContext(eval_status, "evaluate"));
+  (*metrics)["time_reference_seconds"] = ref_s;
+  (*metrics)["time_score_seconds"] = score_s;
+  (*metrics)["time_evaluate_seconds"] = eval_s;
+  if (judged->scores.scores_size() != rows) {
+    return absl::InternalError(absl::StrCat("score: ", judged->scores.scores_size(), " scores for ",
+                                            rows, " completions"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobLoop::BuildPolicyGradient(const Rollout& rollout, const Judged& judged,
+                                          v1::TrainRequest* train, Metrics* metrics) {
+  const RaggedLayout& layout = rollout.layout;
+  const int64_t rows = layout.rows();
+  auto old_flat = FlatTensor(judged.evaluated.logprobs(), layout.tokens, "evaluate: logprobs");
+  if (!old_flat.ok()) return old_flat.status();
+  auto ref_flat = FlatTensor(judged.reference.logprobs(), layout.tokens, "reference: logprobs");
+  if (!ref_flat.ok()) return ref_flat.status();
+  algo::AdvantageInputs inputs{.logprobs = layout.ToGrid(*old_flat),
+                               .ref_logprobs = layout.ToGrid(*ref_flat),
+                               .mask = layout.Mask()};
+  const v1::GenerateResponse& generated = rollout.generated;
+  inputs.has_eos = torch::zeros({rows}, torch::kBool);
+  for (int64_t row = 0; row < rows; ++row) {
+    const int reason = row < generated.finish_reasons_size() ? generated.finish_reasons(row) : 0;
+    inputs.has_eos[row] = reason == v1::FINISH_REASON_EOS || reason == v1::FINISH_REASON_STOP;
+  }
+  const auto& score_values = judged.scores.scores();
+  inputs.scores =
+      torch::tensor(std::vector<float>(score_values.begin(), score_values.end()), torch::kFloat32);
+  torch::Tensor values_flat;
+  if (facts_->critic) {
+    auto values = FlatTensor(judged.evaluated.values(), layout.tokens, "evaluate: values");
+    if (!values.ok()) return values.status();
+    values_flat = *values;
+    inputs.values = layout.ToGrid(values_flat);
+  }
+  auto kl_estimator = Estimator(spec_.kl().estimator());
+  if (!kl_estimator.ok()) return kl_estimator.status();
+  const double kl_coef = kl_->value();
+  algo::AdvantageOptions options{.estimator = EstimatorFor(*facts_),
+                                 .kl_coef = kl_coef,
+                                 .kl_estimator = *kl_estimator,
+                                 .group_size = rollout.samples_per_prompt,
+                                 .gamma = spec_.ppo().gamma(),
+                                 .lambda = spec_.ppo().gae_lambda(),
+                                 .whiten = spec_.ppo().whiten_advantages()};
+  auto advantages = algo::ComputeAdvantages(inputs, options);
+  if (!advantages.ok()) return WithContext(advantages.status(), "advantages");
+
+  v1::PolicyGradientBatch* pg = train->mutable_policy_gradient();
+  *pg->mutable_batch() = rollout.sequences;
+  SetTensor(*old_flat, pg->mutable_old_logprobs());
+  SetTensor(layout.ToFlat(advantages->advantages), pg->mutable_advantages());
+  if (facts_->critic) {
+    SetTensor(layout.ToFlat(advantages->returns), pg->mutable_returns());
+    SetTensor(values_flat, pg->mutable_old_values());
+    (*metrics)["value_mean"] = values_flat.mean().item<double>();
+  }
+  if (facts_->kl == jobs::KlPlacement::kLoss) SetTensor(*ref_flat, pg->mutable_ref_logprobs());
+  *train->mutable_config() = jobs::TrainConfigForJob(spec_, rows, policy_version_);
+
+  const torch::Tensor sequence_kl = advantages->kl.sum(1);
+  const double mean_kl = sequence_kl.mean().item<double>();
+  kl_->Update(mean_kl, rows);
+  (*metrics)["reward_mean"] = inputs.scores.mean().item<double>();
+  (*metrics)["reward_std"] = rows > 1 ? inputs.scores.std().item<double>() : 0.0;
+  (*metrics)["kl"] = mean_kl;
+  (*metrics)["kl_coef"] = kl_coef;
+  (*metrics)["non_score_reward"] = advantages->non_score_rewards.sum(1).mean().item<double>();
+  (*metrics)["response_length"] = static_cast<double>(layout.tokens) / static_cast<double>(rows);
+  (*metrics)["tokens_generated"] = static_cast<double>(layout.tokens);
+  return absl::OkStatus();
+}
+
+absl::Status JobLoop::Train(const v1::TrainRequest& train, Metrics* metrics) {
+  v1::TrainResponse trained;
+  const auto start = Clock::now();
+  RLHF_RETURN_IF_ERROR(WithContext(clients_.Train(train, &trained), "train"));
+  (*metrics)["time_train_seconds"] = Seconds(start);
+  policy_version_ = trained.policy_version();
+  for (const auto& [name, value] : trained.stats()) (*metrics)[name] = value;
+  return absl::OkStatus();
+}
+
+}  // namespace rlhf::coordinator

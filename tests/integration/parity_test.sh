@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# One behaviour, every topology: the same jobs, with every optimizer, reward and loss
+# field set away from its default, run (1) with `rlhf local` and (2) across five
+# processes on loopback, give bitwise-identical training metrics for their first
+# iterations. The servers are started with flags that contradict the jobs (another
+# learning rate and weight decay on the actor, another scorer on the reward server): the
+# job's own values must reach them.
+# Usage: parity_test.sh BIN_DIR   (run from the repository root)
+set -uo pipefail
+source "$(dirname "$0")/testlib.sh"
+bin=$(cd "$1" && pwd)
+model=$PWD/tests/golden/fixtures/models/gpt2
+work=$(mktemp -d)
+declare -A pid port mport
+trap kill_servers EXIT
+
+start actor "$bin/rlhf-actor" --model "$model" --value-head --lr 5e-2 --weight-decay 0.3
+start rollout "$bin/rlhf-rollout" --model "$model"
+start reference "$bin/rlhf-reference" --model "$model"
+start reward "$bin/rlhf-reward" --scorer length --target-length 3
+start coordinator "$bin/rlhf-coordinator" --state-db "$work/jobs.sqlite" --connect-timeout 10
+for name in actor rollout reference reward coordinator; do wait_serving $name; done
+coord=127.0.0.1:${port[coordinator]}
+
+printf '%s\n' '{"prompt": "hello world"}' '{"prompt": "the quick brown fox"}' \
+  '{"prompt": "once upon a time"}' '{"prompt": "a b c"}' >"$work/prompts.jsonl"
+# job NAME ALGORITHM EXTRA_JSON [ENDPOINTS_JSON]
+job() {
+  cat >"$work/$1.json" <<JOB
+{"name": "$1", "algorithm": "$2", "models": {"policy_dir": "$model"},
+ "data": {"train_path": "$work/prompts.jsonl"},
+ "optimizer": {"learning_rate": 2e-4, "weight_decay": 0.05, "adam_beta1": 0.85,
+               "adam_beta2": 0.99, "adam_epsilon": 1e-6, "grad_clip": 0.7, "warmup_steps": 2},
+ "training": {"batch_size": 4, "minibatch_size": 2, "ppo_epochs": 2, "iterations": 3},
+ "ppo": {"gamma": 0.97, "gae_lambda": 0.9, "clip_range": 0.15, "clip_range_value": 0.3,
+         "vf_coef": 0.2, "entropy_coef": 0.01, "whiten_advantages": false},
+ "reward": {"kind": "regex", "pattern": "[aeiou][a-z]", "match_reward": 2.0,
+            "mismatch_reward": -0.5},
+ "checkpoint": {"dir": "$work/ckpt-$1", "interval": 0}, "runtime": {"seed": 11} $3 ${4:-}}
+JOB
+  echo "$work/$1.json"
+}
+endpoints=", \"endpoints\": {\"actor\": \"127.0.0.1:${port[actor]}\",
+  \"rollout\": [\"127.0.0.1:${port[rollout]}\"], \"reference\": \"127.0.0.1:${port[reference]}\",
+  \"reward\": \"127.0.0.1:${port[reward]}\"}"
+ppo_extra=', "kl": {"coef": 0.07, "adaptive": true, "target": 3, "horizon": 500, "estimator": "k3"},
+ "generation": {"max_prompt_tokens": 16, "max_response_tokens": 8, "temperature": 0.9,
+                "top_p": 0.95, "top_k": 50}'
+grpo_extra=', "kl": {"coef": 0.04},
+ "generation": {"max_prompt_tokens": 16, "max_response_tokens": 8, "temperature": 1.1,
+                "samples_per_prompt": 2}'
+
+compare() {  # compare NAME LOCAL_JSONL REMOTE_JSONL
+  python3 - "$2" "$3" <<'PY'
+import json, sys
+local = [json.loads(line) for line in open(sys.argv[1])]
+remote = [json.loads(line) for line in open(sys.argv[2])]
+assert len(local) == len(remote) == 3, (len(local), len(remote))
+skip = ("time_", "tokens_per_second")  # wall-clock measurements
+bad = []
+for a, b in zip(local, remote):
+    keys = sorted(k for k in a if not k.startswith(skip) and k != "tokens_per_second")
+    if set(keys) != set(k for k in b if not k.startswith(skip) and k != "tokens_per_second"):
+        bad.append(f"iteration {a['iteration']}: metric names differ")
+    for k in keys:
+        if a[k] != b.get(k):
+            bad.append(f"iteration {a['iteration']} {k}: local {a[k]!r} remote {b.get(k)!r}")
+print("\n".join(bad) if bad else f"{len(local)} iterations, {len(keys)} metrics each, bitwise equal")
+sys.exit(1 if bad else 0)
+PY
+}
+
+for spec in "ppo ppo" "grpo grpo"; do
+  set -- $spec
+  extra=$ppo_extra
+  [ "$1" = grpo ] && extra=$grpo_extra
+  expect "$1 with rlhf local" 0 "SUCCEEDED" -- \
+    "$bin/rlhf" local "$(job "$1-local" "$2" "$extra")" --metrics-jsonl "$work/$1-local.jsonl"
+  id=$("$bin/rlhf" submit "$(job "$1-remote" "$2" "$extra" "$endpoints")" --coordinator "$coord")
+  expect "$1 across five processes" 0 "SUCCEEDED" -- \
+    "$bin/rlhf" watch "$id" --coordinator "$coord" --metrics-jsonl "$work/$1-remote.jsonl"
+  expect "$1: local and distributed metrics are bitwise equal" 0 "bitwise equal" -- \
+    compare "$1" "$work/$1-local.jsonl" "$work/$1-remote.jsonl"
+done
+
+finish
