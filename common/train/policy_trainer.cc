@@ -188,6 +188,17 @@ absl::StatusOr<double> PolicyTrainer::OptimizerStep(const AlgorithmConfig& confi
   return grad_norm;
 }
 
+absl::StatusOr<model::TokenLogprobs> PolicyTrainer::Forward(const PaddedBatch& mb,
+                                                            double temperature, bool entropy) {
+  model::TokenLogprobsOptions options;
+  options.chunk_tokens = options_.chunk_tokens;
+  options.temperature = static_cast<float>(temperature);
+  options.compute_entropy = entropy;
+  const torch::Device device = model_->device();
+  return model::ComputeTokenLogprobs(*model_, mb.input_ids.to(device), mb.attention_mask.to(device),
+                                     options);
+}
+
 absl::StatusOr<TrainStats> PolicyTrainer::RunMinibatches(int64_t rows,
                                                          const AlgorithmConfig& config,
                                                          const MinibatchLoss& minibatch_loss) {

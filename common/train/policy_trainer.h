@@ -26,6 +26,7 @@
 #include "absl/status/statusor.h"
 #include "common/model/causal_lm.h"
 #include "common/model/sequence_classifier.h"
+#include "common/model/token_logprobs.h"
 #include "common/train/algorithm_config.h"
 #include "common/train/gradient_all_reducer.h"
 #include "common/train/padded_batch.h"
@@ -151,6 +152,10 @@ class PolicyTrainer {
   absl::StatusOr<TrainStats> TrainRewardModelImpl(const PreferenceInputs& inputs,
                                                   const AlgorithmConfig& config);
 
+  // The policy's token log-probs (and entropy when asked) on minibatch `mb`, with autograd,
+  // on the model's device.
+  absl::StatusOr<model::TokenLogprobs> Forward(const PaddedBatch& mb, double temperature,
+                                               bool entropy);
   // All-reduce, clip, AdamW step, zero grads, ++policy_version. Returns the grad norm.
   absl::StatusOr<double> OptimizerStep(const AlgorithmConfig& config);
   // Validates `config` and sets this step's AdamW settings (config.optimizer, else the

@@ -136,12 +136,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPreferenceImpl(const PreferenceIn
           StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
         const int64_t b = pair_rows.size();
         PaddedBatch mb = SelectRows(*padded, WithPartnerRows(pair_rows, pairs));
-        model::TokenLogprobsOptions options;
-        options.chunk_tokens = options_.chunk_tokens;
-        options.temperature = static_cast<float>(config.temperature);
-        options.compute_entropy = false;
-        auto out = model::ComputeTokenLogprobs(*model_, mb.input_ids.to(device),
-                                               mb.attention_mask.to(device), options);
+        auto out = Forward(mb, config.temperature, /*entropy=*/false);
         if (!out.ok()) return out.status();
         const torch::Tensor mask = mb.response_mask.to(device);
         const torch::Tensor sums = algo::MaskedRowSum(out->logprobs, mask);
@@ -246,11 +241,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainKtoImpl(const UnpairedInputs& inp
           StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
         const int64_t b = static_cast<int64_t>(part.size());
         PaddedBatch mb = SelectRows(*padded, WithPartnerRows(part, rows));
-        model::TokenLogprobsOptions options;
-        options.chunk_tokens = options_.chunk_tokens;
-        options.compute_entropy = false;
-        auto out = model::ComputeTokenLogprobs(*model_, mb.input_ids.to(device),
-                                               mb.attention_mask.to(device), options);
+        auto out = Forward(mb, config.temperature, /*entropy=*/false);
         if (!out.ok()) return out.status();
         const torch::Tensor sums = algo::MaskedRowSum(out->logprobs, mb.response_mask.to(device));
         const torch::Tensor index = torch::tensor(part, torch::kInt64);
@@ -286,23 +277,18 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainSftImpl(const SequenceBatch& batc
   auto padded = BuildPaddedBatch(batch, model_->config().vocab_size, options_.pad_token_id);
   if (!padded.ok()) return padded.status();
   const torch::Device device = model_->device();
-  return RunMinibatches(
-      batch.size(), config,
-      [&](const std::vector<int64_t>& rows,
-          StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
-        PaddedBatch mb = SelectRows(*padded, rows);
-        model::TokenLogprobsOptions options;
-        options.chunk_tokens = options_.chunk_tokens;
-        options.temperature = static_cast<float>(config.temperature);
-        options.compute_entropy = false;
-        auto out = model::ComputeTokenLogprobs(*model_, mb.input_ids.to(device),
-                                               mb.attention_mask.to(device), options);
-        if (!out.ok()) return out.status();
-        auto loss = algo::SftLossFromLogprobs(out->logprobs, mb.response_mask.to(device));
-        if (!loss.ok()) return loss.status();
-        stats.Add("num_tokens", loss->num_tokens);
-        return loss->loss;
-      });
+  return RunMinibatches(batch.size(), config,
+                        [&](const std::vector<int64_t>& rows,
+                            StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
+                          PaddedBatch mb = SelectRows(*padded, rows);
+                          auto out = Forward(mb, config.temperature, /*entropy=*/false);
+                          if (!out.ok()) return out.status();
+                          auto loss =
+                              algo::SftLossFromLogprobs(out->logprobs, mb.response_mask.to(device));
+                          if (!loss.ok()) return loss.status();
+                          stats.Add("num_tokens", loss->num_tokens);
+                          return loss->loss;
+                        });
 }
 
 }  // namespace rlhf::train

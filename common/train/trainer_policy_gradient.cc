@@ -32,11 +32,6 @@ absl::StatusOr<algo::GrpoLossType> GrpoLossTypeOf(algo::LossAggregation aggregat
       "normalizer (dr_grpo)");
 }
 
-// Per-token inputs on the minibatch's rows, cut to its width, on the model's device.
-struct MinibatchTokens {
-  torch::Tensor logprobs, entropy, values, mask;
-};
-
 }  // namespace
 
 absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradient(const PolicyGradientInputs& inputs,
@@ -99,11 +94,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
         auto select = [&](const torch::Tensor& grid) {
           return grid.index_select(0, index).slice(1, 0, width).to(device);
         };
-        model::TokenLogprobsOptions options;
-        options.chunk_tokens = options_.chunk_tokens;
-        options.temperature = static_cast<float>(config.temperature);
-        auto out = model::ComputeTokenLogprobs(*model_, mb.input_ids.to(device),
-                                               mb.attention_mask.to(device), options);
+        auto out = Forward(mb, config.temperature, /*entropy=*/true);
         if (!out.ok()) return out.status();
         const torch::Tensor mask = mb.response_mask.to(device);
         const torch::Tensor old = select(*old_logprobs);

@@ -65,6 +65,8 @@ class JobLoop {
   absl::Status Restore();
   absl::Status WriteCheckpoint(int64_t iteration, std::string* path);
   absl::Status Sync(Metrics* metrics);
+  // actor.Train: its stats into `metrics`, and the new policy version.
+  absl::Status Train(const v1::TrainRequest& train, Metrics* metrics);
 
   // online_iteration.cc: the stages of DESIGN.md's "One PPO iteration".
   absl::Status OnlineIteration(int64_t iteration, Metrics* metrics);
@@ -74,7 +76,6 @@ class JobLoop {
   // rollout's reward/KL metrics.
   absl::Status BuildPolicyGradient(const Rollout& rollout, const Judged& judged,
                                    v1::TrainRequest* train, Metrics* metrics);
-  absl::Status Train(const v1::TrainRequest& train, Metrics* metrics);
 
   // offline_step.cc
   absl::Status OfflineStep(int64_t iteration, Metrics* metrics);

@@ -120,6 +120,16 @@ absl::Status JobLoop::Sync(std::map<std::string, double>* metrics) {
   return absl::OkStatus();
 }
 
+absl::Status JobLoop::Train(const v1::TrainRequest& train, Metrics* metrics) {
+  v1::TrainResponse trained;
+  const auto start = Clock::now();
+  RLHF_RETURN_IF_ERROR(WithContext(clients_.Train(train, &trained), "train"));
+  (*metrics)["time_train_seconds"] = Seconds(start);
+  policy_version_ = trained.policy_version();
+  for (const auto& [name, value] : trained.stats()) (*metrics)[name] = value;
+  return absl::OkStatus();
+}
+
 absl::Status JobLoop::WriteCheckpoint(int64_t iteration, std::string* path) {
   const fs::path final_dir = checkpoint_dir_ / absl::StrFormat("iter-%06d", iteration);
   const fs::path staging = checkpoint_dir_ / absl::StrFormat(".iter-%06d.tmp", iteration);

@@ -62,12 +62,7 @@ absl::Status JobLoop::OfflineStep(int64_t /*iteration*/, Metrics* metrics) {
     RLHF_RETURN_IF_ERROR(ReferenceSums(unpaired->kl_batch(), unpaired->mutable_ref_kl_logprobs()));
     (*metrics)["time_reference_seconds"] = Seconds(stage);
   }
-  v1::TrainResponse trained;
-  const auto stage = Clock::now();
-  RLHF_RETURN_IF_ERROR(WithContext(clients_.Train(train, &trained), "train"));
-  (*metrics)["time_train_seconds"] = Seconds(stage);
-  policy_version_ = trained.policy_version();
-  for (const auto& [name, value] : trained.stats()) (*metrics)[name] = value;
+  RLHF_RETURN_IF_ERROR(Train(train, metrics));
   (*metrics)["policy_version"] = static_cast<double>(policy_version_);
   (*metrics)["epoch"] = static_cast<double>(data_->cursor()) / static_cast<double>(data_->size());
   (*metrics)["time_iteration_seconds"] = Seconds(start);

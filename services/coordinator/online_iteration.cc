@@ -222,14 +222,4 @@ absl::Status JobLoop::BuildPolicyGradient(const Rollout& rollout, const Judged& 
   return absl::OkStatus();
 }
 
-absl::Status JobLoop::Train(const v1::TrainRequest& train, Metrics* metrics) {
-  v1::TrainResponse trained;
-  const auto start = Clock::now();
-  RLHF_RETURN_IF_ERROR(WithContext(clients_.Train(train, &trained), "train"));
-  (*metrics)["time_train_seconds"] = Seconds(start);
-  policy_version_ = trained.policy_version();
-  for (const auto& [name, value] : trained.stats()) (*metrics)[name] = value;
-  return absl::OkStatus();
-}
-
 }  // namespace rlhf::coordinator

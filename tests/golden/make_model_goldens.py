@@ -339,21 +339,18 @@ def gpt2_tokenizer_size():
                     *(t["id"] for t in tokenizer["added_tokens"])])
 
 
+def tiny_gpt2(vocab, n_embd, n_positions, **extra):
+    """A random 2-layer GPT-2 on the gpt2 tokenizer fixture's ids (BOS = EOS = 500)."""
+    config = GPT2Config(vocab_size=vocab, n_embd=n_embd, n_layer=2, n_head=4,
+                        n_positions=n_positions, bos_token_id=500, eos_token_id=500, **extra)
+    return GPT2LMHeadModel(config).eval()
+
+
 def build_example():
     # The vocabulary is exactly the tokenizer's, so every sampled id decodes.
     vocab = gpt2_tokenizer_size()
     torch.manual_seed(7)
-    model = GPT2LMHeadModel(
-        GPT2Config(
-            vocab_size=vocab,
-            n_embd=64,
-            n_layer=2,
-            n_head=4,
-            n_positions=256,
-            bos_token_id=500,
-            eos_token_id=500,
-        )
-    ).eval()
+    model = tiny_gpt2(vocab, n_embd=64, n_positions=256)
     shutil.rmtree(EXAMPLE, ignore_errors=True)
     model.save_pretrained(EXAMPLE, safe_serialization=True)
     copy_tokenizer("gpt2", EXAMPLE)
@@ -364,18 +361,7 @@ def build_padded_vocab(prompts):
     """A GPT-2 with PADDED_ROWS embedding rows the tokenizer has no token for, made likely."""
     tokens = gpt2_tokenizer_size()
     torch.manual_seed(8)
-    model = GPT2LMHeadModel(
-        GPT2Config(
-            vocab_size=tokens + PADDED_ROWS,
-            n_embd=32,
-            n_layer=2,
-            n_head=4,
-            n_positions=128,
-            initializer_range=0.2,
-            bos_token_id=500,
-            eos_token_id=500,
-        )
-    ).eval()
+    model = tiny_gpt2(tokens + PADDED_ROWS, n_embd=32, n_positions=128, initializer_range=0.2)
     # The logit of id i is ln_f(h) . wte[i] (tied). ln_f's bias is the same at every
     # position, so one direction shared by the bias and the padded rows lifts every padded
     # logit by about |bias| * shift, while the other rows' logits move randomly. Stronger

@@ -28,6 +28,18 @@ using testing::MetricValue;
 
 constexpr char kService[] = "rlhf.testing.TensorEcho";
 
+// Handlers that throw (what a bug or an exhausted allocator does): a first element of -1
+// throws std::bad_alloc, -2 a std::runtime_error, -3 LibTorch's out-of-memory error and -4
+// an unguarded torch shape error.
+void ThrowOnSentinel(const torch::Tensor& tensor) {
+  if (tensor.numel() == 0) return;
+  const float first = tensor.flatten()[0].item<float>();
+  if (first == -1) throw std::bad_alloc();
+  if (first == -2) throw std::runtime_error("malformed JSON in a handler");
+  if (first == -3) TORCH_CHECK_WITH(OutOfMemoryError, false, "CUDA out of memory. Tried 8 GiB");
+  if (first == -4) (void)tensor.view({7, 7});
+}
+
 // Doubles a tensor on the pool; while `gate` is set, each call first waits for it.
 class GatedEchoService final : public rlhf::testing::TensorEcho::CallbackService {
  public:
@@ -64,18 +76,6 @@ class GatedEchoService final : public rlhf::testing::TensorEcho::CallbackService
   std::promise<void> started_;
   std::atomic<bool> started_set_{false};
 };
-
-// Handlers that throw (what a bug or an exhausted allocator does): a first element of -1
-// throws std::bad_alloc, -2 a std::runtime_error, -3 LibTorch's out-of-memory error and -4
-// an unguarded torch shape error.
-void ThrowOnSentinel(const torch::Tensor& tensor) {
-  if (tensor.numel() == 0) return;
-  const float first = tensor.flatten()[0].item<float>();
-  if (first == -1) throw std::bad_alloc();
-  if (first == -2) throw std::runtime_error("malformed JSON in a handler");
-  if (first == -3) TORCH_CHECK_WITH(OutOfMemoryError, false, "CUDA out of memory. Tried 8 GiB");
-  if (first == -4) (void)tensor.view({7, 7});
-}
 
 v1::TensorProto Ones() {
   v1::TensorProto proto;

@@ -134,6 +134,41 @@ TEST(DataParallelGroupTest, TwoRanksOnHalvesTrainLikeOneRankOnTheWhole) {
                                0, 1e-7));
 }
 
+// A rank whose minibatch has no response tokens still joins the collective optimizer
+// step (with zero gradients): the other rank is not left waiting in the all-reduce, both
+// take the same steps and end with the same weights. (It used to skip the step.)
+TEST(DataParallelGroupTest, ARankWithoutTokensStillJoinsEveryStep) {
+  const AlgorithmConfig sft = ConfigFor("sft", [](AlgorithmConfig& c) { c.num_minibatches = 2; });
+  std::vector<std::vector<std::pair<std::string, torch::Tensor>>> weights(2);
+  std::vector<int64_t> versions(2, -1);
+  RunTwoRanks([&](DataParallelGroup& group) {
+    std::shared_ptr<GradientAllReducer> reducer(&group, [](GradientAllReducer*) {});
+    TrainerOptions options;
+    options.optimizer.learning_rate = 1e-3;
+    auto trainer = PolicyTrainer::Load(testing::ModelDir("gpt2"), false, options, reducer);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    SequenceBatch shard;
+    shard.prompts = {{1, 7}, {2, 9}};
+    // Rank 1's rows have empty responses: its minibatches have no tokens at all.
+    if (group.rank() == 0) {
+      shard.responses = {{11, 12, 13}, {14, 15}};
+    } else {
+      shard.responses = {{}, {}};
+    }
+    auto stats = (*trainer)->TrainSft(shard, sft);
+    ASSERT_TRUE(stats.ok()) << stats.status();
+    EXPECT_EQ(stats->at("steps"), 2);
+    versions[group.rank()] = (*trainer)->policy_version();
+    weights[group.rank()] = (*trainer)->NamedWeights(false);
+  });
+  EXPECT_EQ(versions[0], 2);
+  EXPECT_EQ(versions[1], 2);
+  ASSERT_EQ(weights[0].size(), weights[1].size());
+  for (size_t i = 0; i < weights[0].size(); ++i) {
+    EXPECT_TRUE(torch::equal(weights[0][i].second, weights[1][i].second)) << weights[0][i].first;
+  }
+}
+
 TEST(BatchShardTest, TokenTensorsFollowTheirRows) {
   PolicyGradientInputs inputs;
   inputs.batch.prompts = {{1}, {2}, {3}, {4}};
