@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "absl/strings/str_cat.h"
+#include "common/jobs/metric_names.h"
 #include "common/model/loader.h"
 #include "common/model/token_logprobs.h"
 #include "common/status/torch_status.h"
@@ -212,8 +213,8 @@ absl::StatusOr<TrainStats> PolicyTrainer::RunMinibatches(int64_t rows,
       if (loss->requires_grad()) loss->backward();
       auto grad_norm = OptimizerStep(config);
       if (!grad_norm.ok()) return grad_norm.status();
-      stats.Add("loss", *loss);
-      stats.Add("grad_norm", *grad_norm);
+      stats.Add(metric::kLoss, *loss);
+      stats.Add(metric::kGradNorm, *grad_norm);
       stats.CountStep();
     }
   }

@@ -8,6 +8,7 @@
 #include "common/algo/reward_model.h"
 #include "common/algo/sft.h"
 #include "common/algo/simpo.h"
+#include "common/jobs/metric_names.h"
 #include "common/model/token_logprobs.h"
 #include "common/status/torch_status.h"
 #include "common/train/policy_trainer.h"
@@ -90,10 +91,10 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainRewardModelImpl(const PreferenceI
                 .select(1, 0);
         auto result = algo::RewardModelLoss(scores.slice(0, 0, b), scores.slice(0, b));
         if (!result.ok()) return result.status();
-        stats.Add("reward_accuracy", result->accuracy);
-        stats.Add("reward_margin", result->margin);
-        stats.Add("chosen_rewards", result->chosen_mean);
-        stats.Add("rejected_rewards", result->rejected_mean);
+        stats.Add(metric::kRewardAccuracy, result->accuracy);
+        stats.Add(metric::kRewardMargin, result->margin);
+        stats.Add(metric::kChosenRewards, result->chosen_mean);
+        stats.Add(metric::kRejectedRewards, result->rejected_mean);
         return result->loss;
       });
 }
@@ -192,13 +193,13 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPreferenceImpl(const PreferenceIn
           rejected_rewards = result->rejected_rewards.mean();
           accuracy = (result->chosen_rewards > result->rejected_rewards).to(torch::kFloat).mean();
           margin = (result->chosen_rewards - result->rejected_rewards).mean();
-          stats.Add("nll_loss", chosen_nll);
-          stats.Add("log_odds_ratio", result->log_odds_ratio);
+          stats.Add(metric::kNllLoss, chosen_nll);
+          stats.Add(metric::kLogOddsRatio, result->log_odds_ratio);
         }
-        stats.Add("reward_accuracy", accuracy);
-        stats.Add("reward_margin", margin);
-        stats.Add("chosen_rewards", chosen_rewards);
-        stats.Add("rejected_rewards", rejected_rewards);
+        stats.Add(metric::kRewardAccuracy, accuracy);
+        stats.Add(metric::kRewardMargin, margin);
+        stats.Add(metric::kChosenRewards, chosen_rewards);
+        stats.Add(metric::kRejectedRewards, rejected_rewards);
         return loss;
       });
 }
@@ -254,9 +255,9 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainKtoImpl(const UnpairedInputs& inp
                                           .desirable_weight = config.kto_desirable_weight,
                                           .undesirable_weight = config.kto_undesirable_weight});
         if (!result.ok()) return result.status();
-        stats.Add("kl", result->kl);
-        stats.Add("chosen_rewards", result->chosen_reward_mean);
-        stats.Add("rejected_rewards", result->rejected_reward_mean);
+        stats.Add(metric::kKl, result->kl);
+        stats.Add(metric::kChosenRewards, result->chosen_reward_mean);
+        stats.Add(metric::kRejectedRewards, result->rejected_reward_mean);
         return result->loss;
       });
 }
@@ -286,7 +287,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainSftImpl(const SequenceBatch& batc
                           auto loss =
                               algo::SftLossFromLogprobs(out->logprobs, mb.response_mask.to(device));
                           if (!loss.ok()) return loss.status();
-                          stats.Add("num_tokens", loss->num_tokens);
+                          stats.Add(metric::kNumTokens, loss->num_tokens);
                           return loss->loss;
                         });
 }

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/algo/grpo.h"
 #include "common/algo/ppo.h"
+#include "common/jobs/metric_names.h"
 #include "common/model/token_logprobs.h"
 #include "common/status/torch_status.h"
 #include "common/train/policy_trainer.h"
@@ -101,8 +102,8 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
         const torch::Tensor entropy =
             algo::AggregateLoss(config.entropy_coef != 0 ? out->entropy : out->entropy.detach(),
                                 mask, config.aggregation);
-        stats.Add("entropy", entropy);
-        stats.Add("approx_kl", 0.5 * algo::MaskedMean((out->logprobs - old).square(), mask));
+        stats.Add(metric::kEntropy, entropy);
+        stats.Add(metric::kApproxKl, 0.5 * algo::MaskedMean((out->logprobs - old).square(), mask));
         torch::Tensor policy_loss;
         if (config.algorithm == Algorithm::kGrpo) {
           algo::GrpoLossOptions grpo;
@@ -120,15 +121,15 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
               grpo);
           if (!loss.ok()) return loss.status();
           policy_loss = loss->loss;
-          stats.Add("kl", loss->mean_kl);
-          stats.Add("clip_fraction", loss->clip_ratio_region);
+          stats.Add(metric::kKl, loss->mean_kl);
+          stats.Add(metric::kClipFraction, loss->clip_ratio_region);
         } else if (config.algorithm == Algorithm::kRloo) {
           auto loss =
               algo::RlooLoss(out->logprobs, old, algo::MaskedRowMean(select(*advantages), mask),
                              mask, config.clip_eps_low, config.clip_eps_high);
           if (!loss.ok()) return loss.status();
           policy_loss = loss->loss;
-          stats.Add("clip_fraction", loss->clip_ratio_region);
+          stats.Add(metric::kClipFraction, loss->clip_ratio_region);
         } else {  // ppo, reinforce_pp
           algo::PpoLossInputs ppo{.logprobs = out->logprobs,
                                   .old_logprobs = old,
@@ -149,16 +150,16 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
           options.vf_coef = config.vf_coef;
           auto loss = algo::PpoLoss(ppo, options);
           if (!loss.ok()) return loss.status();
-          stats.Add("policy_loss", loss->policy_loss);
-          stats.Add("clip_fraction", loss->policy_clip_fraction);
+          stats.Add(metric::kPolicyLoss, loss->policy_loss);
+          stats.Add(metric::kClipFraction, loss->policy_clip_fraction);
           if (critic) {
-            stats.Add("value_loss", loss->value_loss);
-            stats.Add("value_clip_fraction", loss->value_clip_fraction);
+            stats.Add(metric::kValueLoss, loss->value_loss);
+            stats.Add(metric::kValueClipFraction, loss->value_clip_fraction);
           }
           policy_loss = loss->loss;
         }
         if (config.algorithm == Algorithm::kGrpo || config.algorithm == Algorithm::kRloo) {
-          stats.Add("policy_loss", policy_loss);
+          stats.Add(metric::kPolicyLoss, policy_loss);
         }
         if (config.entropy_coef == 0) return policy_loss;
         return policy_loss - config.entropy_coef * entropy;

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/jobs/job_state.h"
+#include "common/jobs/metric_names.h"
 
 namespace rlhf::cli {
 namespace {
@@ -63,20 +64,21 @@ std::string FormatProgress(const v1::JobEvent& event) {
   auto add = [&](const char* label, const char* name) {
     if (auto v = get(name)) absl::StrAppend(&line, " | ", label, " ", Number(*v));
   };
-  if (auto reward = get("reward_mean")) {
+  if (auto reward = get(metric::kRewardMean)) {
     absl::StrAppend(&line, " | reward ", Number(*reward));
-    if (auto std = get("reward_std")) absl::StrAppend(&line, " ± ", Number(*std));
+    if (auto std = get(metric::kRewardStd)) absl::StrAppend(&line, " ± ", Number(*std));
   }
-  add("kl", "kl");
-  add("kl_coef", "kl_coef");
-  add("loss", "loss");
-  add("policy_loss", "policy_loss");
-  add("value_loss", "value_loss");
-  add("entropy", "entropy");
-  add("acc", "reward_accuracy");
-  add("len", "response_length");
-  if (auto tps = get("tokens_per_second")) absl::StrAppend(&line, " | ", Number(*tps), " tok/s");
-  if (auto s = get("time_iteration_seconds")) absl::StrAppend(&line, " | ", Number(*s), " s");
+  add("kl", metric::kKl);
+  add("kl_coef", metric::kKlCoef);
+  add("loss", metric::kLoss);
+  add("policy_loss", metric::kPolicyLoss);
+  add("value_loss", metric::kValueLoss);
+  add("entropy", metric::kEntropy);
+  add("acc", metric::kRewardAccuracy);
+  add("len", metric::kResponseLength);
+  if (auto tps = get(metric::kTokensPerSecond))
+    absl::StrAppend(&line, " | ", Number(*tps), " tok/s");
+  if (auto s = get(metric::kTimeIterationSeconds)) absl::StrAppend(&line, " | ", Number(*s), " s");
   if (!event.checkpoint_path().empty()) absl::StrAppend(&line, " | saved");
   return line;
 }

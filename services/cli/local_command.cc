@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/jobs/job_spec.h"
 #include "common/jobs/job_state.h"
+#include "common/jobs/metric_names.h"
 #include "services/cli/job_events.h"
 #include "services/coordinator/coordinator.h"
 #include "services/local/local_services.h"
@@ -123,8 +124,9 @@ int RunLocal(const std::vector<std::string>& args) {
     }
     std::map<std::string, double> sorted(final_job->latest_metrics().begin(),
                                          final_job->latest_metrics().end());
-    for (const char* name : {"reward_mean", "kl", "loss", "policy_loss", "value_loss", "entropy",
-                             "reward_accuracy", "response_length", "tokens_per_second"}) {
+    for (const char* name : {metric::kRewardMean, metric::kKl, metric::kLoss, metric::kPolicyLoss,
+                             metric::kValueLoss, metric::kEntropy, metric::kRewardAccuracy,
+                             metric::kResponseLength, metric::kTokensPerSecond}) {
       if (auto it = sorted.find(name); it != sorted.end()) {
         std::cout << "  " << std::left << std::setw(19) << name << Number(it->second) << "\n";
       }

@@ -11,6 +11,7 @@
 #include "common/io/atomic_file.h"
 #include "common/jobs/algorithms.h"
 #include "common/jobs/dataset.h"
+#include "common/jobs/metric_names.h"
 #include "common/status/status_macros.h"
 #include "common/status/torch_status.h"
 #include "services/coordinator/job_loop.h"
@@ -114,9 +115,9 @@ absl::Status JobLoop::Sync(std::map<std::string, double>* metrics) {
   const auto start = Clock::now();
   auto stats = clients_.SyncWeights();
   if (!stats.ok()) return WithContext(stats.status(), "weight sync");
-  (*metrics)["time_sync_seconds"] = Seconds(start);
-  (*metrics)["sync_bytes"] = static_cast<double>(stats->bytes);
-  (*metrics)["weights_version"] = static_cast<double>(stats->version);
+  (*metrics)[metric::kTimeSyncSeconds] = Seconds(start);
+  (*metrics)[metric::kSyncBytes] = static_cast<double>(stats->bytes);
+  (*metrics)[metric::kWeightsVersion] = static_cast<double>(stats->version);
   return absl::OkStatus();
 }
 
@@ -124,7 +125,7 @@ absl::Status JobLoop::Train(const v1::TrainRequest& train, Metrics* metrics) {
   v1::TrainResponse trained;
   const auto start = Clock::now();
   RLHF_RETURN_IF_ERROR(WithContext(clients_.Train(train, &trained), "train"));
-  (*metrics)["time_train_seconds"] = Seconds(start);
+  (*metrics)[metric::kTimeTrainSeconds] = Seconds(start);
   policy_version_ = trained.policy_version();
   for (const auto& [name, value] : trained.stats()) (*metrics)[name] = value;
   return absl::OkStatus();

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "common/algo/kto.h"
+#include "common/jobs/metric_names.h"
 #include "common/jobs/train_config.h"
 #include "common/rpc/tensor_codec.h"
 #include "common/status/status_macros.h"
@@ -40,7 +41,7 @@ absl::Status JobLoop::OfflineStep(int64_t /*iteration*/, Metrics* metrics) {
       const auto stage = Clock::now();
       RLHF_RETURN_IF_ERROR(ReferenceSums(pref->chosen(), pref->mutable_ref_chosen_logprobs()));
       RLHF_RETURN_IF_ERROR(ReferenceSums(pref->rejected(), pref->mutable_ref_rejected_logprobs()));
-      (*metrics)["time_reference_seconds"] = Seconds(stage);
+      (*metrics)[metric::kTimeReferenceSeconds] = Seconds(stage);
     }
   } else if (id == jobs::JobAlgorithm::kKto) {
     // KL rows pair completion index[i] with prompt i (TRL _get_kl_dataset's rotation).
@@ -60,12 +61,13 @@ absl::Status JobLoop::OfflineStep(int64_t /*iteration*/, Metrics* metrics) {
     const auto stage = Clock::now();
     RLHF_RETURN_IF_ERROR(ReferenceSums(unpaired->batch(), unpaired->mutable_ref_logprobs()));
     RLHF_RETURN_IF_ERROR(ReferenceSums(unpaired->kl_batch(), unpaired->mutable_ref_kl_logprobs()));
-    (*metrics)["time_reference_seconds"] = Seconds(stage);
+    (*metrics)[metric::kTimeReferenceSeconds] = Seconds(stage);
   }
   RLHF_RETURN_IF_ERROR(Train(train, metrics));
-  (*metrics)["policy_version"] = static_cast<double>(policy_version_);
-  (*metrics)["epoch"] = static_cast<double>(data_->cursor()) / static_cast<double>(data_->size());
-  (*metrics)["time_iteration_seconds"] = Seconds(start);
+  (*metrics)[metric::kPolicyVersion] = static_cast<double>(policy_version_);
+  (*metrics)[metric::kEpoch] =
+      static_cast<double>(data_->cursor()) / static_cast<double>(data_->size());
+  (*metrics)[metric::kTimeIterationSeconds] = Seconds(start);
   return absl::OkStatus();
 }
 

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/algo/advantages.h"
+#include "common/jobs/metric_names.h"
 #include "common/jobs/train_config.h"
 #include "common/rpc/tensor_codec.h"
 #include "common/status/status_macros.h"
@@ -56,11 +57,12 @@ absl::Status JobLoop::OnlineIteration(int64_t iteration, Metrics* metrics) {
   // The rollout's own numbers win over the trainer's stats of the same name (kl).
   for (const auto& [name, value] : rollout_metrics) (*metrics)[name] = value;
   const int64_t tokens = rollout.layout.tokens;
-  (*metrics)["rollout_policy_version"] = static_cast<double>(rollout.generated.policy_version());
-  (*metrics)["policy_version"] = static_cast<double>(policy_version_);
+  (*metrics)[metric::kRolloutPolicyVersion] =
+      static_cast<double>(rollout.generated.policy_version());
+  (*metrics)[metric::kPolicyVersion] = static_cast<double>(policy_version_);
   const double seconds = Seconds(start);
-  (*metrics)["time_iteration_seconds"] = seconds;
-  (*metrics)["tokens_per_second"] = static_cast<double>(tokens) / std::max(seconds, 1e-9);
+  (*metrics)[metric::kTimeIterationSeconds] = seconds;
+  (*metrics)[metric::kTokensPerSecond] = static_cast<double>(tokens) / std::max(seconds, 1e-9);
   return absl::OkStatus();
 }
 
@@ -84,7 +86,7 @@ absl::Status JobLoop::GenerateRollout(int64_t iteration, Rollout* rollout, Metri
                     static_cast<uint64_t>(iteration) * 1000003ULL);
   const auto start = Clock::now();
   RLHF_RETURN_IF_ERROR(WithContext(clients_.Generate(generate, &rollout->generated), "generate"));
-  (*metrics)["time_generate_seconds"] = Seconds(start);
+  (*metrics)[metric::kTimeGenerateSeconds] = Seconds(start);
 
   auto responses = rpc::TokensFromProto(rollout->generated.completions());
   if (!responses.ok()) return WithContext(responses.status(), "generate: completions");
@@ -147,9 +149,9 @@ absl::Status JobLoop::JudgeRollout(const Rollout& rollout, Judged* judged, Metri
   RLHF_RETURN_IF_ERROR(WithContext(ref_status, "reference"));
   RLHF_RETURN_IF_ERROR(WithContext(score_status, "score"));
   RLHF_RETURN_IF_ERROR(WithContext(eval_status, "evaluate"));
-  (*metrics)["time_reference_seconds"] = ref_s;
-  (*metrics)["time_score_seconds"] = score_s;
-  (*metrics)["time_evaluate_seconds"] = eval_s;
+  (*metrics)[metric::kTimeReferenceSeconds] = ref_s;
+  (*metrics)[metric::kTimeScoreSeconds] = score_s;
+  (*metrics)[metric::kTimeEvaluateSeconds] = eval_s;
   if (judged->scores.scores_size() != rows) {
     return absl::InternalError(absl::StrCat("score: ", judged->scores.scores_size(), " scores for ",
                                             rows, " completions"));
@@ -204,7 +206,7 @@ absl::Status JobLoop::BuildPolicyGradient(const Rollout& rollout, const Judged& 
   if (facts_->critic) {
     SetTensor(layout.ToFlat(advantages->returns), pg->mutable_returns());
     SetTensor(values_flat, pg->mutable_old_values());
-    (*metrics)["value_mean"] = values_flat.mean().item<double>();
+    (*metrics)[metric::kValueMean] = values_flat.mean().item<double>();
   }
   if (facts_->kl == jobs::KlPlacement::kLoss) SetTensor(*ref_flat, pg->mutable_ref_logprobs());
   *train->mutable_config() = jobs::TrainConfigForJob(spec_, rows, policy_version_);
@@ -212,13 +214,14 @@ absl::Status JobLoop::BuildPolicyGradient(const Rollout& rollout, const Judged& 
   const torch::Tensor sequence_kl = advantages->kl.sum(1);
   const double mean_kl = sequence_kl.mean().item<double>();
   kl_->Update(mean_kl, rows);
-  (*metrics)["reward_mean"] = inputs.scores.mean().item<double>();
-  (*metrics)["reward_std"] = rows > 1 ? inputs.scores.std().item<double>() : 0.0;
-  (*metrics)["kl"] = mean_kl;
-  (*metrics)["kl_coef"] = kl_coef;
-  (*metrics)["non_score_reward"] = advantages->non_score_rewards.sum(1).mean().item<double>();
-  (*metrics)["response_length"] = static_cast<double>(layout.tokens) / static_cast<double>(rows);
-  (*metrics)["tokens_generated"] = static_cast<double>(layout.tokens);
+  (*metrics)[metric::kRewardMean] = inputs.scores.mean().item<double>();
+  (*metrics)[metric::kRewardStd] = rows > 1 ? inputs.scores.std().item<double>() : 0.0;
+  (*metrics)[metric::kKl] = mean_kl;
+  (*metrics)[metric::kKlCoef] = kl_coef;
+  (*metrics)[metric::kNonScoreReward] = advantages->non_score_rewards.sum(1).mean().item<double>();
+  (*metrics)[metric::kResponseLength] =
+      static_cast<double>(layout.tokens) / static_cast<double>(rows);
+  (*metrics)[metric::kTokensGenerated] = static_cast<double>(layout.tokens);
   return absl::OkStatus();
 }
 

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "common/jobs/metric_names.h"
+
 namespace rlhf::coordinator {
 namespace {
 
@@ -12,28 +14,29 @@ struct GaugeName {
 };
 
 constexpr GaugeName kGauges[] = {
-    {"reward_mean", "rlhf_training_reward_mean", "Mean sequence score of the last batch"},
-    {"reward_std", "rlhf_training_reward_std", "Std of the sequence scores of the last batch"},
-    {"kl", "rlhf_training_kl", "Mean sequence KL(policy || reference) of the last batch"},
-    {"kl_coef", "rlhf_training_kl_coef", "KL penalty coefficient (beta) in use"},
-    {"loss", "rlhf_training_loss", "Total training loss of the last step"},
-    {"policy_loss", "rlhf_training_policy_loss", "Policy (surrogate) loss of the last step"},
-    {"value_loss", "rlhf_training_value_loss", "Value-head loss of the last step"},
-    {"entropy", "rlhf_training_entropy", "Mean token entropy of the policy"},
-    {"clip_fraction", "rlhf_training_clip_fraction", "Fraction of clipped policy ratios"},
-    {"approx_kl", "rlhf_training_approx_kl", "Approximate KL between old and new policy"},
-    {"reward_accuracy", "rlhf_training_reward_accuracy",
+    {metric::kRewardMean, "rlhf_training_reward_mean", "Mean sequence score of the last batch"},
+    {metric::kRewardStd, "rlhf_training_reward_std",
+     "Std of the sequence scores of the last batch"},
+    {metric::kKl, "rlhf_training_kl", "Mean sequence KL(policy || reference) of the last batch"},
+    {metric::kKlCoef, "rlhf_training_kl_coef", "KL penalty coefficient (beta) in use"},
+    {metric::kLoss, "rlhf_training_loss", "Total training loss of the last step"},
+    {metric::kPolicyLoss, "rlhf_training_policy_loss", "Policy (surrogate) loss of the last step"},
+    {metric::kValueLoss, "rlhf_training_value_loss", "Value-head loss of the last step"},
+    {metric::kEntropy, "rlhf_training_entropy", "Mean token entropy of the policy"},
+    {metric::kClipFraction, "rlhf_training_clip_fraction", "Fraction of clipped policy ratios"},
+    {metric::kApproxKl, "rlhf_training_approx_kl", "Approximate KL between old and new policy"},
+    {metric::kRewardAccuracy, "rlhf_training_reward_accuracy",
      "Preference accuracy of the implicit reward (offline methods)"},
-    {"response_length", "rlhf_training_response_length_tokens", "Mean response length"},
-    {"policy_version", "rlhf_training_weights_version", "Policy version after the last step"},
-    {"tokens_per_second", "rlhf_training_tokens_per_second", "Generated tokens per second"},
+    {metric::kResponseLength, "rlhf_training_response_length_tokens", "Mean response length"},
+    {metric::kPolicyVersion, "rlhf_training_weights_version", "Policy version after the last step"},
+    {metric::kTokensPerSecond, "rlhf_training_tokens_per_second", "Generated tokens per second"},
 };
 
 constexpr std::pair<const char*, const char*> kStages[] = {
-    {"time_generate_seconds", "generate"},   {"time_score_seconds", "score"},
-    {"time_reference_seconds", "reference"}, {"time_evaluate_seconds", "evaluate"},
-    {"time_train_seconds", "train"},         {"time_sync_seconds", "sync"},
-    {"time_iteration_seconds", "iteration"},
+    {metric::kTimeGenerateSeconds, "generate"},   {metric::kTimeScoreSeconds, "score"},
+    {metric::kTimeReferenceSeconds, "reference"}, {metric::kTimeEvaluateSeconds, "evaluate"},
+    {metric::kTimeTrainSeconds, "train"},         {metric::kTimeSyncSeconds, "sync"},
+    {metric::kTimeIterationSeconds, "iteration"},
 };
 
 }  // namespace
@@ -67,7 +70,7 @@ void TrainingMetrics::Record(const std::string& job_id,
     if (auto it = metrics.find(g.metric); it != metrics.end())
       g.family->Add(labels).Set(it->second);
   }
-  if (auto it = metrics.find("tokens_generated"); it != metrics.end()) {
+  if (auto it = metrics.find(metric::kTokensGenerated); it != metrics.end()) {
     tokens_->Add(labels).Increment(it->second);
   }
   iterations_->Add(labels).Increment();

@@ -50,17 +50,19 @@ grpo_extra=', "kl": {"coef": 0.04},
  "generation": {"max_prompt_tokens": 16, "max_response_tokens": 8, "temperature": 1.1,
                 "samples_per_prompt": 2}'
 
-compare() {  # compare NAME LOCAL_JSONL REMOTE_JSONL
-  python3 - "$2" "$3" <<'PY'
+# compare LOCAL_CHECKPOINT REMOTE_CHECKPOINT: the metrics history each run recorded in its
+# last checkpoint (every iteration, full precision), wall-clock timings aside.
+compare() {
+  python3 - "$1/coordinator_state.json" "$2/coordinator_state.json" <<'PY'
 import json, sys
-local = [json.loads(line) for line in open(sys.argv[1])]
-remote = [json.loads(line) for line in open(sys.argv[2])]
+local = json.load(open(sys.argv[1]))["metrics"]
+remote = json.load(open(sys.argv[2]))["metrics"]
 assert len(local) == len(remote) == 3, (len(local), len(remote))
-skip = ("time_", "tokens_per_second")  # wall-clock measurements
+timing = lambda k: k.startswith("time_") or k == "tokens_per_second"
 bad = []
 for a, b in zip(local, remote):
-    keys = sorted(k for k in a if not k.startswith(skip) and k != "tokens_per_second")
-    if set(keys) != set(k for k in b if not k.startswith(skip) and k != "tokens_per_second"):
+    keys = sorted(k for k in a if not timing(k))
+    if keys != sorted(k for k in b if not timing(k)):
         bad.append(f"iteration {a['iteration']}: metric names differ")
     for k in keys:
         if a[k] != b.get(k):
@@ -75,12 +77,12 @@ for spec in "ppo ppo" "grpo grpo"; do
   extra=$ppo_extra
   [ "$1" = grpo ] && extra=$grpo_extra
   expect "$1 with rlhf local" 0 "SUCCEEDED" -- \
-    "$bin/rlhf" local "$(job "$1-local" "$2" "$extra")" --metrics-jsonl "$work/$1-local.jsonl"
+    "$bin/rlhf" local "$(job "$1-local" "$2" "$extra")"
   id=$("$bin/rlhf" submit "$(job "$1-remote" "$2" "$extra" "$endpoints")" --coordinator "$coord")
   expect "$1 across five processes" 0 "SUCCEEDED" -- \
-    "$bin/rlhf" watch "$id" --coordinator "$coord" --metrics-jsonl "$work/$1-remote.jsonl"
+    "$bin/rlhf" watch "$id" --coordinator "$coord"
   expect "$1: local and distributed metrics are bitwise equal" 0 "bitwise equal" -- \
-    compare "$1" "$work/$1-local.jsonl" "$work/$1-remote.jsonl"
+    compare "$work/ckpt-$1-local/iter-000003" "$work/ckpt-$1-remote/iter-000003"
 done
 
 finish

@@ -133,7 +133,7 @@ absl::StatusOr<int64_t> RolloutCore::SwapWeights(const AssembledWeights& weights
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
-  version_ = weights.version > 0 ? weights.version : version_ + 1;
+  version_ = weights.version;
   return version_;
 }
 

@@ -33,8 +33,9 @@ class RolloutCore {
   std::map<std::string, std::vector<int64_t>> ParameterShapes();
 
   // Copies `weights` (validated by WeightAssembler) into the model under the lock and
-  // sets the version: the stream's when positive, else the current one + 1. Returns the
-  // new version.
+  // serves the stream's version: the actor's policy_version, 0 for its initial weights
+  // (a restarted rollout synced to a fresh actor reports what an in-process one does).
+  // Returns the new version.
   absl::StatusOr<int64_t> SwapWeights(const AssembledWeights& weights);
 
   int64_t version();

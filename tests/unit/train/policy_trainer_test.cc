@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/algo/grpo.h"
 #include "common/model/token_logprobs.h"
 #include "tests/unit/train/test_util.h"
 
@@ -84,6 +85,60 @@ TEST(PolicyTrainerTest, PpoStepRaisesPositiveAdvantageTokensAndLowersTheLoss) {
   // The value head moved towards the returns.
   EXPECT_LT((after->values - (old->values + advantages)).pow(2).mean().item<double>(),
             advantages.pow(2).mean().item<double>());
+}
+
+// GRPO and RLOO train with the loss functions tests/golden checks against TRL (GrpoLoss,
+// RlooLoss), not with PPO's: the first step's loss equals that function on the trainer's
+// own log-probs (ratio 1, as old_logprobs are the policy's).
+TEST(PolicyTrainerTest, GrpoAndRlooTrainWithTheirCheckedLosses) {
+  for (const std::string algorithm : {"grpo", "rloo"}) {
+    auto trainer = LoadTrainerOrDie("llama", /*value_head=*/false);
+    ASSERT_NE(trainer, nullptr);
+    SequenceBatch batch = RandomBatch(4, 512, 21);
+    for (auto& response : batch.responses) {
+      if (response.empty()) response.push_back(42);  // every row trains
+    }
+    auto old = trainer->Evaluate(batch);
+    ASSERT_TRUE(old.ok());
+    // One advantage per sequence, broadcast over its tokens (as the coordinator sends it).
+    const std::vector<float> per_row = {1.5f, -0.5f, 0.25f, -1.0f};
+    std::vector<float> flat;
+    for (size_t i = 0; i < batch.responses.size(); ++i) {
+      flat.insert(flat.end(), batch.responses[i].size(), per_row[i]);
+    }
+    const torch::Tensor advantages = torch::tensor(flat);
+    // A reference a little off the policy, so GRPO's KL term is not zero.
+    const torch::Tensor ref = old->logprobs + 0.1f;
+    PolicyGradientInputs inputs{batch, old->logprobs, advantages, {}, {}, ref};
+    const AlgorithmConfig config = ConfigFor(algorithm, [&](AlgorithmConfig& c) {
+      c.clip_eps_high = 0.28;
+      if (algorithm == "grpo") c.kl_coef = 0.04;
+    });
+    auto stats = trainer->TrainPolicyGradient(inputs, config);
+    ASSERT_TRUE(stats.ok()) << stats.status();
+
+    // The same loss from the golden-checked function on the padded grid.
+    auto padded = BuildPaddedBatch(batch, 512, 0);
+    ASSERT_TRUE(padded.ok());
+    const torch::Tensor lp = *ScatterResponseTokens(old->logprobs, *padded, "lp");
+    const torch::Tensor mask = padded->response_mask;
+    const torch::Tensor adv = torch::tensor(per_row);
+    double expected = 0;
+    if (algorithm == "grpo") {
+      algo::GrpoLossOptions o{
+          .loss_type = algo::GrpoLossType::kBnpo, .beta = 0.04, .epsilon_high = 0.28};
+      auto loss =
+          algo::GrpoLoss({lp, lp, *ScatterResponseTokens(ref, *padded, "ref"), adv, mask}, o);
+      ASSERT_TRUE(loss.ok()) << loss.status();
+      expected = loss->loss.item<double>();
+    } else {
+      auto loss = algo::RlooLoss(lp, lp, adv, mask, 0.2, 0.28);
+      ASSERT_TRUE(loss.ok()) << loss.status();
+      expected = loss->loss.item<double>();
+    }
+    EXPECT_NEAR(stats->at("loss"), expected, 1e-5) << algorithm;
+    EXPECT_NEAR(stats->at("policy_loss"), expected, 1e-5) << algorithm;
+  }
 }
 
 TEST(PolicyTrainerTest, GrpoWithKlEpochsAndMinibatchesCountsSteps) {
