@@ -104,7 +104,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
                                 mask, config.aggregation);
         stats.Add(metric::kEntropy, entropy);
         stats.Add(metric::kApproxKl, 0.5 * algo::MaskedMean((out->logprobs - old).square(), mask));
-        torch::Tensor policy_loss;
+        torch::Tensor objective;  // the algorithm's loss (PPO's includes the value loss)
         if (config.algorithm == Algorithm::kGrpo) {
           algo::GrpoLossOptions grpo;
           grpo.loss_type = grpo_loss_type;
@@ -120,7 +120,8 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
                .mask = mask},
               grpo);
           if (!loss.ok()) return loss.status();
-          policy_loss = loss->loss;
+          objective = loss->loss;
+          stats.Add(metric::kPolicyLoss, loss->loss);
           stats.Add(metric::kKl, loss->mean_kl);
           stats.Add(metric::kClipFraction, loss->clip_ratio_region);
         } else if (config.algorithm == Algorithm::kRloo) {
@@ -128,7 +129,8 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
               algo::RlooLoss(out->logprobs, old, algo::MaskedRowMean(select(*advantages), mask),
                              mask, config.clip_eps_low, config.clip_eps_high);
           if (!loss.ok()) return loss.status();
-          policy_loss = loss->loss;
+          objective = loss->loss;
+          stats.Add(metric::kPolicyLoss, loss->loss);
           stats.Add(metric::kClipFraction, loss->clip_ratio_region);
         } else {  // ppo, reinforce_pp
           algo::PpoLossInputs ppo{.logprobs = out->logprobs,
@@ -156,13 +158,10 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
             stats.Add(metric::kValueLoss, loss->value_loss);
             stats.Add(metric::kValueClipFraction, loss->value_clip_fraction);
           }
-          policy_loss = loss->loss;
+          objective = loss->loss;
         }
-        if (config.algorithm == Algorithm::kGrpo || config.algorithm == Algorithm::kRloo) {
-          stats.Add(metric::kPolicyLoss, policy_loss);
-        }
-        if (config.entropy_coef == 0) return policy_loss;
-        return policy_loss - config.entropy_coef * entropy;
+        if (config.entropy_coef == 0) return objective;
+        return objective - config.entropy_coef * entropy;
       });
 }
 

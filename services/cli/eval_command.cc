@@ -15,6 +15,7 @@
 #include "common/cli/flags.h"
 #include "common/io/atomic_file.h"
 #include "common/jobs/dataset.h"
+#include "common/jobs/tokenized_data.h"
 #include "common/model/generation.h"
 #include "common/model/loader.h"
 #include "common/model/sampling.h"
@@ -22,7 +23,6 @@
 #include "common/serving/reference/reference_core.h"
 #include "common/serving/reward/scorer.h"
 #include "common/tokenizer/tokenizer.h"
-#include "services/coordinator/tokenized_data.h"
 
 namespace rlhf::cli {
 namespace {
@@ -141,15 +141,15 @@ class Evaluation {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::vector<coordinator::TokenizedExample>> Read(const std::string& path,
-                                                                  jobs::DatasetFormat format) {
+  absl::StatusOr<std::vector<jobs::TokenizedExample>> Read(const std::string& path,
+                                                           jobs::DatasetFormat format) {
     auto examples = jobs::ReadJsonlDataset(path, format);
     if (!examples.ok()) return examples.status();
-    coordinator::TokenizeOptions options;
+    jobs::TokenizeOptions options;
     options.max_prompt_tokens = flags_.max_prompt_tokens;
     options.max_response_tokens = flags_.max_response_tokens;
     options.path = path;
-    return coordinator::TokenizeExamples(*tokenizer_, *examples, format, options);
+    return jobs::TokenizeExamples(*tokenizer_, *examples, format, options);
   }
 
   // Preference accuracy of the reward model and/or of the implicit reward
@@ -208,7 +208,7 @@ class Evaluation {
     params.top_p = static_cast<float>(flags_.top_p);
     params.stop_ids = tokenizer_->eos_ids();
     Rows prompt_rows, responses;
-    std::vector<const coordinator::TokenizedExample*> sources;
+    std::vector<const jobs::TokenizedExample*> sources;
     std::vector<bool> finished;
     for (const auto& p : *prompts) {
       for (int64_t s = 0; s < flags_.samples_per_prompt; ++s) {

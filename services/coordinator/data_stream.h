@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "services/coordinator/tokenized_data.h"
+#include "common/jobs/tokenized_data.h"
 
 namespace rlhf::coordinator {
 
@@ -16,11 +16,11 @@ namespace rlhf::coordinator {
 // many examples were handed out) is all a checkpoint needs to continue the sequence.
 class DataStream {
  public:
-  DataStream(std::vector<TokenizedExample> examples, uint64_t seed)
+  DataStream(std::vector<jobs::TokenizedExample> examples, uint64_t seed)
       : examples_(std::move(examples)), seed_(seed) {}
 
-  std::vector<const TokenizedExample*> Next(int64_t count) {
-    std::vector<const TokenizedExample*> out;
+  std::vector<const jobs::TokenizedExample*> Next(int64_t count) {
+    std::vector<const jobs::TokenizedExample*> out;
     for (int64_t i = 0; i < count; ++i, ++cursor_) {
       const int64_t n = static_cast<int64_t>(examples_.size());
       const int64_t epoch = cursor_ / n;
@@ -42,7 +42,7 @@ class DataStream {
     order_epoch_ = epoch;
   }
 
-  std::vector<TokenizedExample> examples_;
+  std::vector<jobs::TokenizedExample> examples_;
   uint64_t seed_;
   std::vector<int64_t> order_;
   int64_t order_epoch_ = -1;

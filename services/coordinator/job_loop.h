@@ -46,7 +46,7 @@ class JobLoop {
   // What one rollout produced: the prompts' examples, the sampled completions and the
   // batch (each prompt repeated per sample) every service scores.
   struct Rollout {
-    std::vector<const TokenizedExample*> examples;  // one per prompt
+    std::vector<const jobs::TokenizedExample*> examples;  // one per prompt
     int64_t samples_per_prompt = 1;
     v1::GenerateResponse generated;
     Rows responses;

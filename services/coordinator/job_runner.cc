@@ -12,10 +12,10 @@
 #include "common/jobs/algorithms.h"
 #include "common/jobs/dataset.h"
 #include "common/jobs/metric_names.h"
+#include "common/jobs/tokenized_data.h"
 #include "common/status/status_macros.h"
 #include "common/status/torch_status.h"
 #include "services/coordinator/job_loop.h"
-#include "services/coordinator/tokenized_data.h"
 
 namespace rlhf::coordinator {
 namespace fs = std::filesystem;
@@ -62,11 +62,11 @@ absl::Status JobLoop::LoadData() {
   if (!format.ok()) return format.status();
   auto examples = jobs::ReadJsonlDataset(spec_.data().train_path(), *format);
   if (!examples.ok()) return WithContext(examples.status(), "data.train_path");
-  TokenizeOptions options;
+  jobs::TokenizeOptions options;
   options.max_prompt_tokens = spec_.generation().max_prompt_tokens();
   options.max_response_tokens = spec_.generation().max_response_tokens();
   options.path = spec_.data().train_path();
-  auto tokenized = TokenizeExamples(*tokenizer_, *examples, *format, options);
+  auto tokenized = jobs::TokenizeExamples(*tokenizer_, *examples, *format, options);
   if (!tokenized.ok()) return tokenized.status();
   data_ = std::make_unique<DataStream>(std::move(*tokenized),
                                        static_cast<uint64_t>(spec_.runtime().seed()));

@@ -14,21 +14,22 @@ namespace rlhf::coordinator {
 
 absl::Status JobLoop::OfflineStep(int64_t /*iteration*/, Metrics* metrics) {
   const auto start = Clock::now();
-  const std::vector<const TokenizedExample*> batch = data_->Next(spec_.training().batch_size());
+  const std::vector<const jobs::TokenizedExample*> batch =
+      data_->Next(spec_.training().batch_size());
   const int64_t rows = static_cast<int64_t>(batch.size());
   Rows prompts;
-  for (const TokenizedExample* e : batch) prompts.push_back(e->prompt);
+  for (const jobs::TokenizedExample* e : batch) prompts.push_back(e->prompt);
   v1::TrainRequest train;
   *train.mutable_config() = jobs::TrainConfigForJob(spec_, rows, policy_version_);
   const jobs::JobAlgorithm id = facts_->id;
   if (id == jobs::JobAlgorithm::kSft) {
     Rows completions;
-    for (const TokenizedExample* e : batch) completions.push_back(e->completion);
+    for (const jobs::TokenizedExample* e : batch) completions.push_back(e->completion);
     rpc::TokensToProto(prompts, train.mutable_sft()->mutable_prompts());
     rpc::TokensToProto(completions, train.mutable_sft()->mutable_responses());
   } else if (facts_->format == jobs::DatasetFormat::kPreference) {
     Rows chosen, rejected;
-    for (const TokenizedExample* e : batch) {
+    for (const jobs::TokenizedExample* e : batch) {
       chosen.push_back(e->chosen);
       rejected.push_back(e->rejected);
     }
@@ -47,7 +48,7 @@ absl::Status JobLoop::OfflineStep(int64_t /*iteration*/, Metrics* metrics) {
     // KL rows pair completion index[i] with prompt i (TRL _get_kl_dataset's rotation).
     Rows completions, kl_completions;
     v1::UnpairedBatch* unpaired = train.mutable_unpaired();
-    for (const TokenizedExample* e : batch) {
+    for (const jobs::TokenizedExample* e : batch) {
       completions.push_back(e->completion);
       unpaired->add_desirable(e->desirable);
     }

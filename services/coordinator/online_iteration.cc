@@ -72,7 +72,7 @@ absl::Status JobLoop::GenerateRollout(int64_t iteration, Rollout* rollout, Metri
   rollout->samples_per_prompt = n;
   rollout->examples = data_->Next(spec_.training().batch_size());
   Rows prompt_rows;
-  for (const TokenizedExample* e : rollout->examples) prompt_rows.push_back(e->prompt);
+  for (const jobs::TokenizedExample* e : rollout->examples) prompt_rows.push_back(e->prompt);
   v1::GenerateRequest generate;
   rpc::TokensToProto(prompt_rows, generate.mutable_prompts());
   generate.set_samples_per_prompt(static_cast<int32_t>(n));
@@ -98,7 +98,7 @@ absl::Status JobLoop::GenerateRollout(int64_t iteration, Rollout* rollout, Metri
   }
   rollout->layout = RaggedLayout::Of(rollout->responses);
   Rows expanded;
-  for (const TokenizedExample* e : rollout->examples) {
+  for (const jobs::TokenizedExample* e : rollout->examples) {
     for (int64_t k = 0; k < n; ++k) expanded.push_back(e->prompt);
   }
   rpc::TokensToProto(expanded, rollout->sequences.mutable_prompts());
@@ -112,7 +112,7 @@ absl::Status JobLoop::JudgeRollout(const Rollout& rollout, Judged* judged, Metri
   v1::ScoreRequest score_request;
   *score_request.mutable_batch() = rollout.sequences;
   for (int64_t row = 0; row < rows; ++row) {
-    const TokenizedExample* e = rollout.examples[row / rollout.samples_per_prompt];
+    const jobs::TokenizedExample* e = rollout.examples[row / rollout.samples_per_prompt];
     // Ids past the tokenizer (padded embedding rows, e.g. Qwen2) have no text: Decode
     // skips them, as the tokenizers library does.
     auto text = tokenizer_->Decode(rollout.responses[row], /*skip_special_tokens=*/true);

@@ -9,11 +9,7 @@
 # Usage: data_parallel_test.sh BIN_DIR   (run from the repository root)
 set -uo pipefail
 source "$(dirname "$0")/testlib.sh"
-bin=$(cd "$1" && pwd)
-model=$PWD/tests/golden/fixtures/models/gpt2
-work=$(mktemp -d)
-declare -A pid port mport
-trap kill_servers EXIT
+servers_setup "$1"
 
 store=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 group=(--world-size 2 --group-store "127.0.0.1:$store" --group-host 127.0.0.1 --group-timeout-s 60)

@@ -12,11 +12,7 @@
 # Usage: distributed_test.sh BIN_DIR   (run from the repository root)
 set -uo pipefail
 source "$(dirname "$0")/testlib.sh"
-bin=$(cd "$1" && pwd)
-model=$PWD/tests/golden/fixtures/models/gpt2
-work=$(mktemp -d)
-declare -A pid port mport
-trap kill_servers EXIT
+servers_setup "$1"
 
 
 metrics() { curl -sf "http://127.0.0.1:${mport[$1]}/metrics"; }

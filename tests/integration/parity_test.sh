@@ -8,11 +8,7 @@
 # Usage: parity_test.sh BIN_DIR   (run from the repository root)
 set -uo pipefail
 source "$(dirname "$0")/testlib.sh"
-bin=$(cd "$1" && pwd)
-model=$PWD/tests/golden/fixtures/models/gpt2
-work=$(mktemp -d)
-declare -A pid port mport
-trap kill_servers EXIT
+servers_setup "$1"
 
 start actor "$bin/rlhf-actor" --model "$model" --value-head --lr 5e-2 --weight-decay 0.3
 start rollout "$bin/rlhf-rollout" --model "$model"

@@ -21,8 +21,16 @@ finish() {
   [ "$failures" -eq 0 ]
 }
 
-# Servers for the multi-process tests. The caller sets $bin and $work, declares
-# `declare -A pid port mport` and kills ${pid[@]} on exit (`trap kill_servers EXIT`).
+# Servers for the multi-process tests: `servers_setup BIN_DIR` sets $bin, $model (the gpt2
+# fixture) and a fresh $work, declares the pid/port/mport maps `start` fills, and kills
+# every server (and removes $work) on exit.
+servers_setup() {
+  bin=$(cd "$1" && pwd)
+  model=$PWD/tests/golden/fixtures/models/gpt2
+  work=$(mktemp -d)
+  declare -gA pid port mport
+  trap kill_servers EXIT
+}
 kill_servers() {
   for name in "${!pid[@]}"; do kill -9 "${pid[$name]}" 2>/dev/null; done
   rm -rf "$work"

@@ -1,11 +1,11 @@
-#include "services/coordinator/tokenized_data.h"
+#include "common/jobs/tokenized_data.h"
 
 #include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 
-namespace rlhf::coordinator {
+namespace rlhf::jobs {
 namespace {
 
 absl::Status AtLine(const absl::Status& status, const std::string& path, int line) {
@@ -15,8 +15,8 @@ absl::Status AtLine(const absl::Status& status, const std::string& path, int lin
 }  // namespace
 
 absl::StatusOr<std::vector<TokenizedExample>> TokenizeExamples(
-    const tokenizer::Tokenizer& tokenizer, const std::vector<jobs::Example>& examples,
-    jobs::DatasetFormat format, const TokenizeOptions& options) {
+    const tokenizer::Tokenizer& tokenizer, const std::vector<Example>& examples,
+    DatasetFormat format, const TokenizeOptions& options) {
   if (options.max_prompt_tokens <= 0 || options.max_response_tokens <= 0) {
     return absl::InvalidArgumentError("max_prompt_tokens and max_response_tokens must be positive");
   }
@@ -36,7 +36,7 @@ absl::StatusOr<std::vector<TokenizedExample>> TokenizeExamples(
   };
   std::vector<TokenizedExample> out;
   out.reserve(examples.size());
-  for (const jobs::Example& example : examples) {
+  for (const Example& example : examples) {
     TokenizedExample t;
     auto prompt = tokenizer.Encode(example.prompt);
     if (!prompt.ok()) return AtLine(prompt.status(), options.path, example.line);
@@ -53,10 +53,10 @@ absl::StatusOr<std::vector<TokenizedExample>> TokenizeExamples(
     t.reference = example.reference;
     t.desirable = example.label;
     absl::Status status;
-    if (format == jobs::DatasetFormat::kPromptCompletion ||
-        format == jobs::DatasetFormat::kUnpairedPreference) {
+    if (format == DatasetFormat::kPromptCompletion ||
+        format == DatasetFormat::kUnpairedPreference) {
       status = encode_response(example.completion, example.line, &t.completion);
-    } else if (format == jobs::DatasetFormat::kPreference) {
+    } else if (format == DatasetFormat::kPreference) {
       status = encode_response(example.chosen, example.line, &t.chosen);
       if (status.ok()) status = encode_response(example.rejected, example.line, &t.rejected);
     }
@@ -66,4 +66,4 @@ absl::StatusOr<std::vector<TokenizedExample>> TokenizeExamples(
   return out;
 }
 
-}  // namespace rlhf::coordinator
+}  // namespace rlhf::jobs

@@ -13,7 +13,7 @@
 #include "common/jobs/dataset.h"
 #include "common/tokenizer/tokenizer.h"
 
-namespace rlhf::coordinator {
+namespace rlhf::jobs {
 
 struct TokenizedExample {
   std::vector<int64_t> prompt, completion, chosen, rejected;
@@ -30,7 +30,7 @@ struct TokenizeOptions {
 // Encodes the fields `format` carries. InvalidArgument names file:line for text the
 // tokenizer rejects or a prompt that encodes to no tokens (and no BOS exists).
 absl::StatusOr<std::vector<TokenizedExample>> TokenizeExamples(
-    const tokenizer::Tokenizer& tokenizer, const std::vector<jobs::Example>& examples,
-    jobs::DatasetFormat format, const TokenizeOptions& options);
+    const tokenizer::Tokenizer& tokenizer, const std::vector<Example>& examples,
+    DatasetFormat format, const TokenizeOptions& options);
 
-}  // namespace rlhf::coordinator
+}  // namespace rlhf::jobs

@@ -2,11 +2,11 @@
 // tokenizer.eos_token_id, not generation_config's first eos id (they differ for chat
 // models: <|im_end|> vs <|endoftext|>).
 
-#include "services/coordinator/tokenized_data.h"
+#include "common/jobs/tokenized_data.h"
 
 #include <gtest/gtest.h>
 
-namespace rlhf::coordinator {
+namespace rlhf::jobs {
 namespace {
 
 constexpr char kChatTokenizer[] = RLHF_SOURCE_DIR "/tests/golden/fixtures/tokenizers/qwen2_chat";
@@ -20,18 +20,18 @@ TEST(TokenizedDataTest, CompletionsEndWithTheTokenizersEosToken) {
   ASSERT_FALSE((*tokenizer)->eos_ids().empty());
   ASSERT_NE((*tokenizer)->eos_ids().front(), *im_end);
 
-  jobs::Example sft{.prompt = "hi", .completion = " there", .line = 1};
-  jobs::Example pair{.prompt = "hi", .chosen = " yes", .rejected = " no", .line = 2};
+  Example sft{.prompt = "hi", .completion = " there", .line = 1};
+  Example pair{.prompt = "hi", .chosen = " yes", .rejected = " no", .line = 2};
   TokenizeOptions options{.max_prompt_tokens = 16, .max_response_tokens = 16, .path = "d"};
   auto completions =
-      TokenizeExamples(**tokenizer, {sft}, jobs::DatasetFormat::kPromptCompletion, options);
+      TokenizeExamples(**tokenizer, {sft}, DatasetFormat::kPromptCompletion, options);
   ASSERT_TRUE(completions.ok()) << completions.status();
   EXPECT_EQ((*completions)[0].completion.back(), *im_end);
-  auto pairs = TokenizeExamples(**tokenizer, {pair}, jobs::DatasetFormat::kPreference, options);
+  auto pairs = TokenizeExamples(**tokenizer, {pair}, DatasetFormat::kPreference, options);
   ASSERT_TRUE(pairs.ok()) << pairs.status();
   EXPECT_EQ((*pairs)[0].chosen.back(), *im_end);
   EXPECT_EQ((*pairs)[0].rejected.back(), *im_end);
 }
 
 }  // namespace
-}  // namespace rlhf::coordinator
+}  // namespace rlhf::jobs
