@@ -34,6 +34,12 @@ inline double Seconds(Clock::time_point since) {
   return std::chrono::duration<double>(Clock::now() - since).count();
 }
 
+// A role went away or came back with other state: UNAVAILABLE from a call, or ABORTED
+// from RoleVersionMismatch. The loop recovers from these (at most kMaxRecoveries in a row).
+bool IsRoleLost(const absl::Status& status);
+absl::Status RoleVersionMismatch(const char* role, int64_t served, int64_t expected);
+inline constexpr int kMaxRecoveries = 3;
+
 class JobLoop {
  public:
   JobLoop(const v1::Job& job, ServiceClients& clients, const RunHooks& hooks,
@@ -62,7 +68,16 @@ class JobLoop {
 
   absl::Status Prepare();
   absl::Status LoadData();
-  absl::Status Restore();
+
+  // job_checkpoints.cc
+  absl::Status ResetKlController(double coef);
+  // Every role and the loop's own state (data cursor, KL controller, metrics history) as
+  // of `checkpoint` (empty: the job's start), then the rollout synced to the actor.
+  // `reset_actor` false only for a fresh in-process actor at the start of a run.
+  absl::Status RestoreFrom(const std::string& checkpoint, bool reset_actor);
+  // After a role was lost (`cause`): waits for the services, then RestoreFrom the latest
+  // checkpoint of this run; the loop repeats the iterations after it.
+  absl::Status Recover(int64_t iteration, const absl::Status& cause);
   absl::Status WriteCheckpoint(int64_t iteration, std::string* path);
   absl::Status Sync(Metrics* metrics);
   // actor.Train: its stats into `metrics`, and the new policy version.
@@ -96,6 +111,7 @@ class JobLoop {
   std::unique_ptr<DataStream> data_;
   std::unique_ptr<algo::KlController> kl_;
   std::filesystem::path checkpoint_dir_;
+  std::string last_checkpoint_;  // the newest complete checkpoint of this job
   int64_t first_iteration_ = 1;
   int64_t total_ = 0;
   int64_t policy_version_ = 0;

@@ -87,6 +87,10 @@ absl::Status JobLoop::GenerateRollout(int64_t iteration, Rollout* rollout, Metri
   const auto start = Clock::now();
   RLHF_RETURN_IF_ERROR(WithContext(clients_.Generate(generate, &rollout->generated), "generate"));
   (*metrics)[metric::kTimeGenerateSeconds] = Seconds(start);
+  // Samples count only from the policy this iteration asked for.
+  if (rollout->generated.policy_version() != policy_version_) {
+    return RoleVersionMismatch("rollout", rollout->generated.policy_version(), policy_version_);
+  }
 
   auto responses = rpc::TokensFromProto(rollout->generated.completions());
   if (!responses.ok()) return WithContext(responses.status(), "generate: completions");
@@ -152,6 +156,9 @@ absl::Status JobLoop::JudgeRollout(const Rollout& rollout, Judged* judged, Metri
   (*metrics)[metric::kTimeReferenceSeconds] = ref_s;
   (*metrics)[metric::kTimeScoreSeconds] = score_s;
   (*metrics)[metric::kTimeEvaluateSeconds] = eval_s;
+  if (judged->evaluated.policy_version() != policy_version_) {
+    return RoleVersionMismatch("actor", judged->evaluated.policy_version(), policy_version_);
+  }
   if (judged->scores.scores_size() != rows) {
     return absl::InternalError(absl::StrCat("score: ", judged->scores.scores_size(), " scores for ",
                                             rows, " completions"));

@@ -1,0 +1,128 @@
+// JobLoop's checkpoints: writing one (atomically), and bringing every role back to one,
+// at the start of a run and whenever a role was lost mid-job (a restarted actor or rollout
+// reports another policy version, or a call found it gone): the job continues from its
+// latest checkpoint, never from a restarted role's start-up weights.
+
+#include <filesystem>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/io/atomic_file.h"
+#include "common/status/status_macros.h"
+#include "services/coordinator/job_loop.h"
+
+namespace rlhf::coordinator {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr char kStateFile[] = "coordinator_state.json";
+
+}  // namespace
+
+bool IsRoleLost(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kUnavailable ||
+         status.code() == absl::StatusCode::kAborted;
+}
+
+absl::Status RoleVersionMismatch(const char* role, int64_t served, int64_t expected) {
+  return absl::AbortedError(absl::StrCat("the ", role, " has policy version ", served,
+                                         ", the job expects ", expected,
+                                         " (restarted or replaced)"));
+}
+
+absl::Status JobLoop::ResetKlController(double coef) {
+  const v1::KlSpec& kl = spec_.kl();
+  if (!kl.adaptive()) {
+    kl_ = std::make_unique<algo::FixedKlController>(coef);
+    return absl::OkStatus();
+  }
+  auto adaptive =
+      algo::AdaptiveKlController::Create(coef, kl.target(), static_cast<double>(kl.horizon()));
+  if (!adaptive.ok()) return WithContext(adaptive.status(), "kl");
+  kl_ = std::make_unique<algo::AdaptiveKlController>(*adaptive);
+  return absl::OkStatus();
+}
+
+absl::Status JobLoop::RestoreFrom(const std::string& checkpoint, bool reset_actor) {
+  if (checkpoint.empty()) {
+    if (reset_actor) {
+      RLHF_RETURN_IF_ERROR(
+          WithContext(clients_.LoadCheckpoint(fs::absolute(spec_.models().policy_dir()).string(),
+                                              &policy_version_),
+                      "resetting the actor to models.policy_dir"));
+    }
+    first_iteration_ = 1;
+    data_->set_cursor(0);
+    RLHF_RETURN_IF_ERROR(ResetKlController(spec_.kl().coef()));
+    history_ = nlohmann::json::array();
+  } else {
+    const fs::path dir = checkpoint;
+    std::ifstream in(dir / kStateFile);
+    nlohmann::json state = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+    if (!in || !state.is_object() || !state.contains("iteration") || !state.contains("cursor") ||
+        !state["iteration"].is_number_integer() || !state["cursor"].is_number_integer()) {
+      return absl::DataLossError(
+          absl::StrCat("checkpoint ", dir.string(), ": ", kStateFile, " is missing or malformed"));
+    }
+    RLHF_RETURN_IF_ERROR(
+        WithContext(clients_.LoadCheckpoint((dir / "policy").string(), &policy_version_),
+                    "restoring the actor"));
+    first_iteration_ = state["iteration"].get<int64_t>() + 1;
+    data_->set_cursor(state["cursor"].get<int64_t>());
+    const bool saved_coef = state.contains("kl_coef") && state["kl_coef"].is_number();
+    RLHF_RETURN_IF_ERROR(ResetKlController(
+        spec_.kl().adaptive() && saved_coef ? state["kl_coef"].get<double>() : spec_.kl().coef()));
+    history_ = state.contains("metrics") && state["metrics"].is_array() ? state["metrics"]
+                                                                        : nlohmann::json::array();
+    hooks_.log(
+        absl::StrCat("resuming after iteration ", first_iteration_ - 1, " from ", dir.string()));
+  }
+  if (online() && (reset_actor || !checkpoint.empty())) {
+    Metrics ignored;
+    RLHF_RETURN_IF_ERROR(Sync(&ignored));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status JobLoop::Recover(int64_t iteration, const absl::Status& cause) {
+  hooks_.log(absl::StrCat("iteration ", iteration, ": ", cause.message(),
+                          "; restoring every role from ",
+                          last_checkpoint_.empty() ? "the job's start" : last_checkpoint_));
+  RLHF_RETURN_IF_ERROR(WithContext(clients_.WaitForConnected(), "recovering"));
+  return WithContext(RestoreFrom(last_checkpoint_, /*reset_actor=*/true), "recovering");
+}
+
+absl::Status JobLoop::WriteCheckpoint(int64_t iteration, std::string* path) {
+  const fs::path final_dir = checkpoint_dir_ / absl::StrFormat("iter-%06d", iteration);
+  const fs::path staging = checkpoint_dir_ / absl::StrFormat(".iter-%06d.tmp", iteration);
+  std::error_code error;
+  fs::remove_all(staging, error);
+  fs::create_directories(staging, error);
+  if (error) {
+    return absl::InternalError(absl::StrCat("cannot create checkpoint directory ", staging.string(),
+                                            ": ", error.message()));
+  }
+  RLHF_RETURN_IF_ERROR(
+      WithContext(clients_.SaveCheckpoint((staging / "policy").string(), nullptr), "checkpoint"));
+  nlohmann::json state = {
+      {"format", "rlhf.coordinator.v1"},   {"job_id", job_.id()},
+      {"algorithm", spec_.algorithm()},    {"iteration", iteration},
+      {"total_iterations", total_},        {"cursor", data_->cursor()},
+      {"kl_coef", kl_->value()},           {"seed", spec_.runtime().seed()},
+      {"policy_version", policy_version_}, {"metrics", history_},
+  };
+  RLHF_RETURN_IF_ERROR(io::WriteFileAtomically(staging / kStateFile, state.dump(1) + "\n"));
+  fs::remove_all(final_dir, error);  // a stale one from a run that died after its rename
+  fs::rename(staging, final_dir, error);
+  if (error) {
+    return absl::InternalError(absl::StrCat("cannot rename ", staging.string(), " to ",
+                                            final_dir.string(), ": ", error.message()));
+  }
+  *path = final_dir.string();
+  return absl::OkStatus();
+}
+
+}  // namespace rlhf::coordinator
