@@ -105,8 +105,11 @@ absl::Status JobLoop::WriteCheckpoint(int64_t iteration, std::string* path) {
     return absl::InternalError(absl::StrCat("cannot create checkpoint directory ", staging.string(),
                                             ": ", error.message()));
   }
+  int64_t saved = -1;
   RLHF_RETURN_IF_ERROR(
-      WithContext(clients_.SaveCheckpoint((staging / "policy").string(), nullptr), "checkpoint"));
+      WithContext(clients_.SaveCheckpoint((staging / "policy").string(), &saved), "checkpoint"));
+  // An actor restarted since the last call would save its start-up weights as this job's.
+  if (saved != policy_version_) return RoleVersionMismatch("actor", saved, policy_version_);
   nlohmann::json state = {
       {"format", "rlhf.coordinator.v1"},   {"job_id", job_.id()},
       {"algorithm", spec_.algorithm()},    {"iteration", iteration},

@@ -124,9 +124,15 @@ absl::Status JobLoop::Run() {
     ++iteration;
   }
   const fs::path final_dir = checkpoint_dir_ / "final";
-  auto export_final = [&] {
-    return WithContext(clients_.SaveCheckpoint(final_dir.string(), nullptr, /*weights_only=*/true),
-                       "exporting the final policy");
+  auto export_final = [&]() -> absl::Status {
+    int64_t exported = -1;
+    RLHF_RETURN_IF_ERROR(
+        WithContext(clients_.SaveCheckpoint(final_dir.string(), &exported, /*weights_only=*/true),
+                    "exporting the final policy"));
+    if (exported != policy_version_) {
+      return RoleVersionMismatch("actor", exported, policy_version_);
+    }
+    return absl::OkStatus();
   };
   absl::Status exported = export_final();
   if (IsRoleLost(exported)) {  // the last iteration always checkpoints: restore, export again
