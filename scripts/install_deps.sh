@@ -12,7 +12,7 @@ APT_PACKAGES=(
   clang libclang-rt-14-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
-  libsqlite3-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev gnuplot-nox curl
+  libsqlite3-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev gnuplot-nox curl libssl-dev
   libgloo-dev  # headers for c10d ProcessGroupGloo (the torch wheel ships its header, not gloo's)
 )
 

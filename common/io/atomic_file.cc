@@ -21,20 +21,6 @@ absl::Status ErrnoError(int err, const std::filesystem::path& path, absl::string
   return absl::ErrnoToStatus(err, absl::StrCat(path.string(), ": ", what));
 }
 
-// Makes a completed rename durable: POSIX says nothing persists a directory entry except
-// fsync on the directory itself.
-absl::Status SyncParentDirectory(const std::filesystem::path& path) {
-  std::filesystem::path dir = path.parent_path();
-  if (dir.empty()) dir = ".";
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError(errno, dir, "cannot open directory to sync it");
-  const int rc = ::fsync(fd);
-  const int err = errno;
-  ::close(fd);
-  if (rc != 0) return ErrnoError(err, dir, "cannot fsync directory");
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AtomicFileWriter>> AtomicFileWriter::Create(
@@ -98,6 +84,20 @@ absl::Status AtomicFileWriter::Commit() {
     return ErrnoError(err, path_, absl::StrCat("cannot rename ", tmp_path_.string(), " to it"));
   }
   return SyncParentDirectory(path_);
+}
+
+// Makes a completed rename durable: POSIX says nothing persists a directory entry except
+// fsync on the directory itself.
+absl::Status SyncParentDirectory(const std::filesystem::path& path) {
+  std::filesystem::path dir = path.parent_path();
+  if (dir.empty()) dir = ".";
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError(errno, dir, "cannot open directory to sync it");
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoError(err, dir, "cannot fsync directory");
+  return absl::OkStatus();
 }
 
 absl::Status WriteFileAtomically(const std::filesystem::path& path, std::string_view contents) {

@@ -38,6 +38,10 @@ class AtomicFileWriter {
   int fd_ = -1;  // -1 once committed or abandoned
 };
 
+// fsyncs the directory holding `path`, so a rename or creation there survives a crash
+// (POSIX persists a directory entry only through fsync on the directory itself).
+absl::Status SyncParentDirectory(const std::filesystem::path& path);
+
 // Convenience: the whole of `contents` written atomically to `path`.
 absl::Status WriteFileAtomically(const std::filesystem::path& path, std::string_view contents);
 

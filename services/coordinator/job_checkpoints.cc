@@ -1,16 +1,20 @@
-// JobLoop's checkpoints: writing one (atomically), and bringing every role back to one,
+// JobLoop's checkpoints: writing one (atomically, a SHA-256 manifest last, fsynced), and
+// bringing every role back to the newest one that verifies (older ones when it does not),
 // at the start of a run and whenever a role was lost mid-job (a restarted actor or rollout
 // reports another policy version, or a call found it gone): the job continues from its
 // latest checkpoint, never from a restarted role's start-up weights.
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/io/atomic_file.h"
+#include "common/io/checkpoint_manifest.h"
 #include "common/status/status_macros.h"
 #include "services/coordinator/job_loop.h"
 
@@ -46,39 +50,82 @@ absl::Status JobLoop::ResetKlController(double coef) {
   return absl::OkStatus();
 }
 
+// `checkpoint`, then the older iter-* checkpoints beside it, newest first.
+std::vector<fs::path> CheckpointCandidates(const std::string& checkpoint) {
+  std::vector<fs::path> candidates;
+  if (checkpoint.empty()) return candidates;
+  const fs::path newest = checkpoint;
+  candidates.push_back(newest);
+  std::vector<fs::path> older;
+  std::error_code error;
+  for (fs::directory_iterator it(newest.parent_path(), error), end; !error && it != end;
+       it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (name.rfind("iter-", 0) == 0 && it->path() != newest && name < newest.filename().string()) {
+      older.push_back(it->path());
+    }
+  }
+  std::sort(older.rbegin(), older.rend());  // iter-NNNNNN: newest first
+  candidates.insert(candidates.end(), older.begin(), older.end());
+  return candidates;
+}
+
+absl::Status JobLoop::LoadCheckpointState(const fs::path& dir) {
+  if (absl::Status verified = io::VerifyCheckpointManifest(dir); !verified.ok()) {
+    if (!absl::IsNotFound(verified)) return verified;
+    hooks_.log(absl::StrCat(dir.string(),
+                            " has no manifest (an older checkpoint): loading it "
+                            "unverified"));
+  }
+  std::ifstream in(dir / kStateFile);
+  nlohmann::json state = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!in || !state.is_object() || !state.contains("iteration") || !state.contains("cursor") ||
+      !state["iteration"].is_number_integer() || !state["cursor"].is_number_integer()) {
+    return absl::DataLossError(
+        absl::StrCat("checkpoint ", dir.string(), ": ", kStateFile, " is missing or malformed"));
+  }
+  int64_t version = 0;
+  RLHF_RETURN_IF_ERROR(WithContext(clients_.LoadCheckpoint((dir / "policy").string(), &version),
+                                   "restoring the actor"));
+  policy_version_ = version;
+  first_iteration_ = state["iteration"].get<int64_t>() + 1;
+  data_->set_cursor(state["cursor"].get<int64_t>());
+  const bool saved_coef = state.contains("kl_coef") && state["kl_coef"].is_number();
+  RLHF_RETURN_IF_ERROR(ResetKlController(
+      spec_.kl().adaptive() && saved_coef ? state["kl_coef"].get<double>() : spec_.kl().coef()));
+  history_ = state.contains("metrics") && state["metrics"].is_array() ? state["metrics"]
+                                                                      : nlohmann::json::array();
+  return absl::OkStatus();
+}
+
 absl::Status JobLoop::RestoreFrom(const std::string& checkpoint, bool reset_actor) {
-  if (checkpoint.empty()) {
-    if (reset_actor) {
+  bool restored = false;
+  for (const fs::path& candidate : CheckpointCandidates(checkpoint)) {
+    absl::Status loaded = LoadCheckpointState(candidate);
+    if (IsRoleLost(loaded)) return loaded;  // the caller recovers from that
+    if (!loaded.ok()) {
+      hooks_.log(absl::StrCat("skipping checkpoint ", candidate.string(), ": ", loaded.message()));
+      continue;
+    }
+    hooks_.log(absl::StrCat("resuming after iteration ", first_iteration_ - 1, " from ",
+                            candidate.string()));
+    last_checkpoint_ = candidate.string();
+    restored = true;
+    break;
+  }
+  if (!restored) {
+    if (!checkpoint.empty()) hooks_.log("no usable checkpoint: starting the job again");
+    if (reset_actor || !checkpoint.empty()) {
       RLHF_RETURN_IF_ERROR(
           WithContext(clients_.LoadCheckpoint(fs::absolute(spec_.models().policy_dir()).string(),
                                               &policy_version_),
                       "resetting the actor to models.policy_dir"));
     }
+    last_checkpoint_.clear();
     first_iteration_ = 1;
     data_->set_cursor(0);
     RLHF_RETURN_IF_ERROR(ResetKlController(spec_.kl().coef()));
     history_ = nlohmann::json::array();
-  } else {
-    const fs::path dir = checkpoint;
-    std::ifstream in(dir / kStateFile);
-    nlohmann::json state = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (!in || !state.is_object() || !state.contains("iteration") || !state.contains("cursor") ||
-        !state["iteration"].is_number_integer() || !state["cursor"].is_number_integer()) {
-      return absl::DataLossError(
-          absl::StrCat("checkpoint ", dir.string(), ": ", kStateFile, " is missing or malformed"));
-    }
-    RLHF_RETURN_IF_ERROR(
-        WithContext(clients_.LoadCheckpoint((dir / "policy").string(), &policy_version_),
-                    "restoring the actor"));
-    first_iteration_ = state["iteration"].get<int64_t>() + 1;
-    data_->set_cursor(state["cursor"].get<int64_t>());
-    const bool saved_coef = state.contains("kl_coef") && state["kl_coef"].is_number();
-    RLHF_RETURN_IF_ERROR(ResetKlController(
-        spec_.kl().adaptive() && saved_coef ? state["kl_coef"].get<double>() : spec_.kl().coef()));
-    history_ = state.contains("metrics") && state["metrics"].is_array() ? state["metrics"]
-                                                                        : nlohmann::json::array();
-    hooks_.log(
-        absl::StrCat("resuming after iteration ", first_iteration_ - 1, " from ", dir.string()));
   }
   if (online() && (reset_actor || !checkpoint.empty())) {
     Metrics ignored;
@@ -118,12 +165,15 @@ absl::Status JobLoop::WriteCheckpoint(int64_t iteration, std::string* path) {
       {"policy_version", policy_version_}, {"metrics", history_},
   };
   RLHF_RETURN_IF_ERROR(io::WriteFileAtomically(staging / kStateFile, state.dump(1) + "\n"));
+  RLHF_RETURN_IF_ERROR(io::WriteCheckpointManifest(staging));  // last: it vouches for the rest
   fs::remove_all(final_dir, error);  // a stale one from a run that died after its rename
   fs::rename(staging, final_dir, error);
   if (error) {
     return absl::InternalError(absl::StrCat("cannot rename ", staging.string(), " to ",
                                             final_dir.string(), ": ", error.message()));
   }
+  // The job store will record this path durably: the rename must be as durable first.
+  RLHF_RETURN_IF_ERROR(io::SyncParentDirectory(final_dir));
   *path = final_dir.string();
   return absl::OkStatus();
 }

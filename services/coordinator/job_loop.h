@@ -74,7 +74,11 @@ class JobLoop {
   // Every role and the loop's own state (data cursor, KL controller, metrics history) as
   // of `checkpoint` (empty: the job's start), then the rollout synced to the actor.
   // `reset_actor` false only for a fresh in-process actor at the start of a run.
+  // When `checkpoint` does not verify or load, the older iter-* beside it are tried, newest
+  // first (each skip logged); with none usable, the job's start.
   absl::Status RestoreFrom(const std::string& checkpoint, bool reset_actor);
+  // One checkpoint: manifest, coordinator_state.json, the actor's LoadCheckpoint.
+  absl::Status LoadCheckpointState(const std::filesystem::path& dir);
   // After a role was lost (`cause`): waits for the services, then RestoreFrom the latest
   // checkpoint of this run; the loop repeats the iterations after it.
   absl::Status Recover(int64_t iteration, const absl::Status& cause);

@@ -5,7 +5,8 @@
 # the same port. The coordinator notices (a call fails, or the role reports another policy
 # version), restores every role from the job's latest checkpoint and repeats the iterations
 # after it: each job ends SUCCEEDED with exactly the optimizer steps of an uninterrupted
-# run, and its final policy is byte-for-byte the uninterrupted run's.
+# run, and its final policy is byte-for-byte the uninterrupted run's. Last, the coordinator
+# is killed and its newest checkpoints damaged: it resumes from an older one that verifies.
 # Usage: fault_test.sh BIN_DIR   (run from the repository root)
 set -uo pipefail
 source "$(dirname "$0")/testlib.sh"
@@ -86,5 +87,32 @@ PY
     fail "kill -9 $role: the final policy differs from the uninterrupted run's"
   wait_serving "$role"
 done
+
+# The coordinator killed mid-job, and its newest checkpoints damaged (4 KiB of 0xFF in the
+# weights, the size unchanged): the restarted coordinator skips what does not verify
+# against its SHA-256 manifest and resumes from the newest checkpoint that does.
+id=$("$bin/rlhf" submit "$(job damaged)" --coordinator "$coord")
+for _ in $(seq 1 600); do
+  it=$(sed -n 's/^progress: *\([0-9]*\)\/.*/\1/p' <<<"$("$bin/rlhf" status "$id" --coordinator "$coord" 2>/dev/null)")
+  [ "${it:-0}" -ge 5 ] && break
+  sleep 0.05
+done
+kill -9 "${pid[coordinator]}"; wait "${pid[coordinator]}" 2>/dev/null
+for dir in $(ls -d "$work"/ckpt-damaged/iter-* | sort | tail -2); do
+  printf '\xff%.0s' $(seq 1 4096) | dd of="$dir/policy/model.safetensors" bs=1 seek=20000 \
+    conv=notrunc status=none
+done
+start coordinator "$bin/rlhf-coordinator" --state-db "$work/jobs.sqlite" --connect-timeout 20
+wait_serving coordinator
+coord=127.0.0.1:${port[coordinator]}
+expect "damaged checkpoints: the resumed job SUCCEEDS" 0 "SUCCEEDED" -- \
+  "$bin/rlhf" watch "$id" --coordinator "$coord"
+skipped=$(grep "job $id: skipping checkpoint .*SHA-256" "$work/coordinator.log")
+[ -n "$skipped" ] && ok "damaged checkpoints: skipped, with the reason" ||
+  fail "damaged checkpoints: no skip in the log: $(grep "job $id" "$work/coordinator.log" | tail -5)"
+echo "$skipped" | sed 's/^/     /'
+cmp -s "$work/ckpt-clean/final/model.safetensors" "$work/ckpt-damaged/final/model.safetensors" &&
+  ok "damaged checkpoints: the final policy equals the uninterrupted run's" ||
+  fail "damaged checkpoints: the final policy differs from the uninterrupted run's"
 
 finish
