@@ -135,6 +135,7 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec_in, const ValidateOptions& 
   CheckHyperparameters(spec, &errors);
   CheckRewardAndEndpoints(spec, &errors);
   CheckData(spec, options, &errors);
+  CheckLimits(spec, &errors);
   if (errors.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(absl::StrCat("invalid job spec (", errors.size(),
                                                  errors.size() == 1 ? " error" : " errors", "):\n",

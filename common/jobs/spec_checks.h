@@ -29,5 +29,7 @@ void CheckAlgorithmAndModels(const v1::JobSpec& spec, const ValidateOptions& opt
 void CheckHyperparameters(const v1::JobSpec& spec, SpecErrors* errors);
 void CheckRewardAndEndpoints(const v1::JobSpec& spec, SpecErrors* errors);
 void CheckData(const v1::JobSpec& spec, const ValidateOptions& options, SpecErrors* errors);
+// spec_limits.cc: upper bounds on every size and count (overflow-safe products).
+void CheckLimits(const v1::JobSpec& spec, SpecErrors* errors);
 
 }  // namespace rlhf::jobs

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/model/limits.h"
 #include "common/rpc/tensor_codec.h"
 
 namespace rlhf::server {
@@ -57,6 +58,7 @@ absl::StatusOr<PaddedSequences> PadSequenceBatch(const v1::SequenceBatch& batch,
     out.total_response_tokens += static_cast<int64_t>(response.size());
   }
   const int64_t rows = static_cast<int64_t>(prompts->size());
+  if (auto s = model::CheckPaddedSize(rows, max_length); !s.ok()) return s;
   out.input_ids = torch::zeros({rows, max_length}, torch::kInt64);
   out.attention_mask = torch::zeros({rows, max_length}, torch::kInt64);
   auto ids = out.input_ids.accessor<int64_t, 2>();

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/model/limits.h"
 
 namespace rlhf::train {
 
@@ -49,6 +50,7 @@ absl::StatusOr<PaddedBatch> BuildPaddedBatch(const SequenceBatch& batch, int64_t
     if (auto s = CheckIds(batch.responses[i], vocab_size, i, "response"); !s.ok()) return s;
     width = std::max<int64_t>(width, batch.prompts[i].size() + batch.responses[i].size());
   }
+  if (auto s = model::CheckPaddedSize(rows, width); !s.ok()) return s;
   PaddedBatch out;
   std::vector<int64_t> ids(rows * width, pad_token_id);
   std::vector<int64_t> attention(rows * width, 0);

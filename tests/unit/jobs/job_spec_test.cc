@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <limits>
 
 #include <google/protobuf/util/message_differencer.h>
 
@@ -42,6 +43,28 @@ TEST_F(JobSpecTest, BundledExamplesValidate) {
   EXPECT_EQ(ppo.algorithm(), "ppo");
   v1::JobSpec dpo = Load("examples/jobs/dpo.json");
   EXPECT_EQ(dpo.algorithm(), "dpo");
+}
+
+// Sizes and counts have upper bounds, checked without overflow (2^63 - 1 included).
+TEST_F(JobSpecTest, EverySizeHasAnUpperBound) {
+  constexpr int64_t kHuge = std::numeric_limits<int64_t>::max();
+  const std::string errors = ErrorsAfter([](v1::JobSpec* spec) {
+    spec->mutable_generation()->set_max_prompt_tokens(kHuge);
+    spec->mutable_generation()->set_samples_per_prompt(kHuge);
+    spec->mutable_training()->set_ppo_epochs(1000000000);
+    spec->mutable_runtime()->set_num_actor_ranks(100000);
+  });
+  EXPECT_THAT(errors, HasSubstr("generation.max_prompt_tokens: must be <= 1048576"));
+  EXPECT_THAT(errors, HasSubstr("generation.samples_per_prompt: must be <= 1024"));
+  EXPECT_THAT(errors, HasSubstr("training.ppo_epochs: must be <= 1000"));
+  EXPECT_THAT(errors, HasSubstr("runtime.num_actor_ranks: must be <= 4096"));
+  // Each within its bound, too much together.
+  EXPECT_THAT(ErrorsAfter([](v1::JobSpec* spec) {
+                spec->mutable_training()->set_batch_size(65536);
+                spec->mutable_training()->set_minibatch_size(65536);
+                spec->mutable_generation()->set_samples_per_prompt(1024);
+              }),
+              HasSubstr("training.batch_size x generation.samples_per_prompt: must be <= 1048576"));
 }
 
 TEST_F(JobSpecTest, JsonRoundTrip) {

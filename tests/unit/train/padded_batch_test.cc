@@ -54,6 +54,20 @@ TEST(PaddedBatchTest, BadInputsNameTheProblem) {
   EXPECT_THAT(std::string(wrong.status().message()), HasSubstr("advantages has shape [3]"));
 }
 
+// Rows x width is checked before the padded tensors are allocated (one long row would
+// otherwise make every row that long).
+TEST(PaddedBatchTest, AnOversizedBatchIsRefusedBeforeAllocation) {
+  SequenceBatch batch;
+  for (int i = 0; i < 1024; ++i) {
+    batch.prompts.push_back({1});
+    batch.responses.push_back({2});
+  }
+  batch.responses[0].assign(70000, 3);  // 1024 rows x 70001 slots > 2^26
+  auto padded = BuildPaddedBatch(batch, 20);
+  EXPECT_EQ(padded.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(padded.status().message()), HasSubstr("send smaller batches"));
+}
+
 TEST(AlgorithmConfigTest, DefaultsAndValidation) {
   auto ipo = AlgorithmConfigFor("ipo");
   ASSERT_TRUE(ipo.ok()) << ipo.status();
