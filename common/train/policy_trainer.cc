@@ -200,12 +200,28 @@ absl::StatusOr<model::TokenLogprobs> PolicyTrainer::Forward(const PaddedBatch& m
                                      options);
 }
 
+absl::StatusOr<bool> PolicyTrainer::Interrupted() {
+  bool stop = interrupt_ != nullptr && interrupt_();
+  if (all_reducer_->world_size() > 1) {
+    std::vector<torch::Tensor> flag = {torch::full({1}, stop ? 1.0f : 0.0f)};
+    if (auto s = all_reducer_->AllReduceMean(flag); !s.ok()) return s;
+    stop = flag[0].item<float>() > 0;
+  }
+  return stop;
+}
+
 absl::StatusOr<TrainStats> PolicyTrainer::RunMinibatches(int64_t rows,
                                                          const AlgorithmConfig& config,
                                                          const MinibatchLoss& minibatch_loss) {
   StatsAccumulator stats;
   for (int64_t epoch = 0; epoch < config.ppo_epochs; ++epoch) {
     for (const auto& part : SplitRows(rows, config.num_minibatches)) {
+      auto interrupted = Interrupted();
+      if (!interrupted.ok()) return interrupted.status();
+      if (*interrupted) {
+        return absl::CancelledError(absl::StrCat("training stopped after ", stats.steps(),
+                                                 " optimizer steps: the caller went away"));
+      }
       auto loss = minibatch_loss(part, stats);
       if (!loss.ok()) return loss.status();
       // A minibatch without response tokens has a loss without a graph: it still joins the

@@ -138,6 +138,11 @@ class PolicyTrainer {
   // (checkpoint key, detached tensor) for every parameter; v_head.* only when asked.
   std::vector<std::pair<std::string, torch::Tensor>> NamedWeights(bool include_value_head) const;
 
+  // Polled before every optimizer step of a Train* call: true stops the call with
+  // CANCELLED (the steps already taken stay). With several ranks the decision is
+  // collective (any rank's true stops all), so no rank is left in an all-reduce. Null: none.
+  void set_interrupt(std::function<bool()> interrupt) { interrupt_ = std::move(interrupt); }
+
   int64_t policy_version() const { return policy_version_; }
   bool is_reward_model() const { return classifier_ != nullptr; }
   model::CausalLm& model() { return *model_; }  // policy trainers only
@@ -169,6 +174,8 @@ class PolicyTrainer {
   // OptimizerStep each, always (a data-parallel rank never skips the collective step).
   absl::StatusOr<TrainStats> RunMinibatches(int64_t rows, const AlgorithmConfig& config,
                                             const MinibatchLoss& minibatch_loss);
+  // The interrupt_'s verdict, agreed over the ranks.
+  absl::StatusOr<bool> Interrupted();
   absl::StatusOr<TrainStats> TrainPolicyGradientImpl(const PolicyGradientInputs& inputs,
                                                      const AlgorithmConfig& config);
   absl::StatusOr<TrainStats> TrainPreferenceImpl(const PreferenceInputs& inputs,
@@ -184,6 +191,7 @@ class PolicyTrainer {
   std::shared_ptr<GradientAllReducer> all_reducer_;
   std::vector<std::pair<std::string, torch::Tensor>> parameters_;  // named_parameters order
   std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::function<bool()> interrupt_;
   int64_t policy_version_ = 0;
 };
 

@@ -18,6 +18,7 @@ class StatsAccumulator {
   }
   void Add(const std::string& name, double value) { sums_[name] += value; }
   void CountStep() { ++steps_; }
+  int64_t steps() const { return steps_; }
   std::map<std::string, double> Finish() const {
     std::map<std::string, double> out;
     for (const auto& [name, sum] : sums_) out[name] = steps_ > 0 ? sum / steps_ : sum;

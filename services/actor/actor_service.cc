@@ -184,7 +184,14 @@ grpc::ServerUnaryReactor* ActorService::Evaluate(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* ActorService::Train(grpc::CallbackServerContext* context,
                                               const v1::TrainRequest* request,
                                               v1::TrainResponse* response) {
-  RLHF_ACTOR_UNARY(Train);
+  return executor_.Unary(context, "Train", response, [this, context, request, response] {
+    auto core = this->core();
+    if (core == nullptr) return absl::UnavailableError("actor model is still loading");
+    // Long training stops between optimizer steps once nobody waits for it.
+    return core->Train(*request, response, [context] {
+      return context->IsCancelled() || context->deadline() <= std::chrono::system_clock::now();
+    });
+  });
 }
 
 grpc::ServerUnaryReactor* ActorService::SaveCheckpoint(grpc::CallbackServerContext* context,

@@ -176,7 +176,8 @@ absl::StatusOr<ActorCore::TrainStep> ActorCore::PrepareTrain(const v1::TrainRequ
   return absl::InvalidArgumentError("TrainRequest: unknown data");
 }
 
-absl::Status ActorCore::Train(const v1::TrainRequest& request, v1::TrainResponse* response) {
+absl::Status ActorCore::Train(const v1::TrainRequest& request, v1::TrainResponse* response,
+                              std::function<bool()> stop) {
   // Decoding and sharding fail (bad input) before any rank is asked to do anything.
   auto step = PrepareTrain(request);
   if (!step.ok()) return step.status();
@@ -186,15 +187,18 @@ absl::Status ActorCore::Train(const v1::TrainRequest& request, v1::TrainResponse
     *command.mutable_train() = request;
     if (auto s = SendToGroup(command); !s.ok()) return s;
   }
-  auto stats = RunTrainStep(*step);
+  auto stats = RunTrainStep(*step, std::move(stop));
   if (!stats.ok()) return stats.status();
   for (const auto& [name, value] : *stats) (*response->mutable_stats())[name] = value;
   response->set_policy_version(trainer_->policy_version());
   return absl::OkStatus();
 }
 
-absl::StatusOr<train::TrainStats> ActorCore::RunTrainStep(const TrainStep& step) {
+absl::StatusOr<train::TrainStats> ActorCore::RunTrainStep(const TrainStep& step,
+                                                          std::function<bool()> stop) {
+  trainer_->set_interrupt(std::move(stop));
   absl::StatusOr<train::TrainStats> stats = step(*trainer_);
+  trainer_->set_interrupt(nullptr);
   if (group_ == nullptr) return stats;
   if (auto s = AgreeOnOutcome(stats.status()); !s.ok()) return s;
   // Every rank's stats are means over its shard: report their mean over ranks.

@@ -42,7 +42,10 @@ class ActorCore {
                      std::shared_ptr<train::DataParallelGroup> group = nullptr);
 
   absl::Status Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response);
-  absl::Status Train(const v1::TrainRequest& request, v1::TrainResponse* response);
+  // `stop` (may be null) is polled before every optimizer step: the caller went away or
+  // its deadline passed. Then Train answers CANCELLED and frees the actor for other calls.
+  absl::Status Train(const v1::TrainRequest& request, v1::TrainResponse* response,
+                     std::function<bool()> stop = nullptr);
   absl::Status SaveCheckpoint(const v1::CheckpointRequest& request,
                               v1::CheckpointResponse* response);
   absl::Status LoadCheckpoint(const v1::CheckpointRequest& request,
@@ -63,7 +66,8 @@ class ActorCore {
   // Decodes `request` and takes this rank's shard; InvalidArgument for bad input.
   absl::StatusOr<TrainStep> PrepareTrain(const v1::TrainRequest& request);
   // Runs the step; with a group, agrees on the outcome and averages the stats. Locked.
-  absl::StatusOr<train::TrainStats> RunTrainStep(const TrainStep& step);
+  absl::StatusOr<train::TrainStats> RunTrainStep(const TrainStep& step,
+                                                 std::function<bool()> stop = nullptr);
   // Rank 0: broadcasts `command` to the other ranks. Locked.
   absl::Status SendToGroup(const v1::ActorGroupCommand& command);
   // Every rank: the step's outcome on all ranks; an error names the ranks that failed.

@@ -255,5 +255,29 @@ TEST_F(ActorServiceTest, BadRequestsAreInvalidArgumentAndServerKeepsServing) {
   EXPECT_EQ(again.logprobs().data(), evaluated.logprobs().data());
 }
 
+// Abandoned work stops: a Train of a million epochs whose caller gives up after 2 s stops
+// at its next optimizer step, and the actor answers the next call at once.
+TEST_F(ActorServiceTest, AnAbandonedTrainStopsAndFreesTheActor) {
+  v1::EvaluateResponse evaluated = EvaluateOrDie();
+  v1::TrainRequest endless = PpoRequest(evaluated);
+  endless.mutable_config()->set_epochs(1000000);
+  v1::TrainResponse trained;
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  EXPECT_EQ(stub_->Train(&context, endless, &trained).error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+
+  const auto start = std::chrono::steady_clock::now();
+  v1::EvaluateRequest request;
+  *request.mutable_batch() = Batch();
+  v1::EvaluateResponse response;
+  grpc::ClientContext again;
+  again.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  grpc::Status status = stub_->Evaluate(&again, request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_GT(response.policy_version(), 0);  // the steps taken before the stop stay
+}
+
 }  // namespace
 }  // namespace rlhf::actor
