@@ -1,9 +1,11 @@
 #include "common/serving/rollout/rollout_core.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "common/model/generation.h"
+#include "common/model/limits.h"
 #include "common/rpc/tensor_codec.h"
 #include "common/status/torch_status.h"
 
@@ -81,6 +83,22 @@ absl::Status RolloutCore::Generate(const v1::GenerateRequest& request,
   }
   auto params = ToSamplingParams(request.sampling());
   if (!params.ok()) return params.status();
+  // Checked before the prompts are copied once per sample: every sequence fits the
+  // model's context, and the whole batch the KV cache and padding will hold is bounded.
+  const int64_t context = model_->config().max_position_embeddings;
+  int64_t longest = 0;
+  for (size_t i = 0; i < prompts->size(); ++i) {
+    const int64_t length = static_cast<int64_t>((*prompts)[i].size());
+    if (context > 0 && length + params->max_new_tokens > context) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "prompt ", i, " has ", length, " tokens; with max_new_tokens ", params->max_new_tokens,
+          " that is longer than the model's context of ", context, " tokens"));
+    }
+    longest = std::max(longest, length);
+  }
+  if (auto s = model::CheckPaddedSize(total, longest + params->max_new_tokens); !s.ok()) {
+    return s;
+  }
 
   std::vector<std::vector<int64_t>> expanded;
   std::vector<uint64_t> seeds;

@@ -245,6 +245,8 @@ TEST_F(RolloutServiceTest, BadGenerateRequestsAreInvalidArgument) {
   bad_top_p.mutable_sampling()->set_top_p(1.5f);
   expect_invalid(bad_top_p, "sampling");
   expect_invalid(Request({}, 0), "prompts");
+  // A prompt past the model's context, asked for 64 times: refused before it is copied.
+  expect_invalid(Request({std::vector<int64_t>(1 << 20, 1)}, 1.0f, /*n=*/64), "context");
   v1::GenerateResponse response;
   EXPECT_TRUE(Generate(Request(kPrompts, 0), &response).ok());
 }
