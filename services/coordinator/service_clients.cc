@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <future>
 #include <limits>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/rpc/status_util.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace rlhf::coordinator {
 namespace {
@@ -74,11 +76,28 @@ absl::Status ServiceClients::WaitForConnected() {
   if (channels_.in_process) return absl::OkStatus();
   const auto deadline = std::chrono::system_clock::now() + options_.connect_timeout;
   const double seconds = options_.connect_timeout.count() / 1000.0;
+  // Connected is not enough: a restarted role listens before its model is loaded, so wait
+  // for its grpc.health.v1 status to be SERVING.
   auto wait = [&](const std::shared_ptr<grpc::Channel>& channel, const char* service,
                   const std::string& address) -> absl::Status {
-    if (channel->WaitForConnected(deadline)) return absl::OkStatus();
+    auto health = grpc::health::v1::Health::NewStub(channel);
+    std::string last = "no answer";
+    while (std::chrono::system_clock::now() < deadline) {
+      if (!channel->WaitForConnected(deadline)) break;
+      grpc::ClientContext context;
+      context.set_deadline(
+          std::min(deadline, std::chrono::system_clock::now() + std::chrono::seconds(2)));
+      grpc::health::v1::HealthCheckRequest request;
+      grpc::health::v1::HealthCheckResponse response;
+      const grpc::Status status = health->Check(&context, request, &response);
+      if (status.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING) {
+        return absl::OkStatus();
+      }
+      last = status.ok() ? "NOT_SERVING (still loading?)" : status.error_message();
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
     return absl::UnavailableError(absl::StrCat("cannot reach the ", service, " service at ",
-                                               address, " within ", seconds, " s"));
+                                               address, " within ", seconds, " s (", last, ")"));
   };
   if (auto s = wait(channels_.actor, "actor", channels_.actor_address); !s.ok()) return s;
   for (size_t i = 0; i < channels_.rollout.size(); ++i) {
@@ -94,8 +113,9 @@ absl::Status ServiceClients::WaitForConnected() {
 
 void ServiceClients::Prepare(grpc::ClientContext* context) const {
   context->set_deadline(std::chrono::system_clock::now() + options_.rpc_timeout);
-  // A peer may still be loading its model (health NOT_SERVING, port not yet open).
-  context->set_wait_for_ready(true);
+  // No wait_for_ready: a role that is down fails the call at once (after the retry policy's
+  // few UNAVAILABLE retries), and the job loop recovers through WaitForConnected (SERVING
+  // within connect_timeout) or reports the role unreachable, not after rpc_timeout.
 }
 
 absl::Status ServiceClients::Check(const grpc::Status& status, const char* service,

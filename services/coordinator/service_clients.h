@@ -68,8 +68,8 @@ class ServiceClients {
  public:
   ServiceClients(ServiceChannels channels, ClientOptions options);
 
-  // Waits up to connect_timeout for every channel; Unavailable names the service and the
-  // address that could not be reached.
+  // Waits up to connect_timeout for every service to be connected and SERVING (health);
+  // Unavailable names the service and the address that could not be reached.
   absl::Status WaitForConnected();
 
   absl::Status Generate(const v1::GenerateRequest& request, v1::GenerateResponse* response);

@@ -6,7 +6,8 @@
 # version), restores every role from the job's latest checkpoint and repeats the iterations
 # after it: each job ends SUCCEEDED with exactly the optimizer steps of an uninterrupted
 # run, and its final policy is byte-for-byte the uninterrupted run's. Last, the coordinator
-# is killed and its newest checkpoints damaged: it resumes from an older one that verifies.
+# is killed and its newest checkpoints damaged: it resumes from an older one that verifies;
+# and a role left down fails the job within the connect timeout, named.
 # Usage: fault_test.sh BIN_DIR   (run from the repository root)
 set -uo pipefail
 source "$(dirname "$0")/testlib.sh"
@@ -114,5 +115,21 @@ echo "$skipped" | sed 's/^/     /'
 cmp -s "$work/ckpt-clean/final/model.safetensors" "$work/ckpt-damaged/final/model.safetensors" &&
   ok "damaged checkpoints: the final policy equals the uninterrupted run's" ||
   fail "damaged checkpoints: the final policy differs from the uninterrupted run's"
+
+# A role killed and left down: the job fails within the connect timeout, naming the role,
+# not after the RPC timeout (10 minutes by default).
+id=$("$bin/rlhf" submit "$(job down)" --coordinator "$coord")
+for _ in $(seq 1 600); do
+  it=$(sed -n 's/^progress: *\([0-9]*\)\/.*/\1/p' <<<"$("$bin/rlhf" status "$id" --coordinator "$coord" 2>/dev/null)")
+  [ "${it:-0}" -ge 2 ] && break
+  sleep 0.05
+done
+kill -9 "${pid[reward]}"; wait "${pid[reward]}" 2>/dev/null; unset "pid[reward]"
+down_start=$(date +%s)
+expect "a role left down: the job FAILS naming it" 1 "FAILED: .*cannot reach the reward service" -- \
+  "$bin/rlhf" watch "$id" --coordinator "$coord"
+down_s=$(($(date +%s) - down_start))
+[ "$down_s" -le 60 ] && ok "... within the 20 s connect timeout ($down_s s)" ||
+  fail "the job took $down_s s to fail"
 
 finish
