@@ -62,6 +62,9 @@ void Coordinator::Stop() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     stopping_ = true;
+    // In-flight calls of the running job end now, not at the RPC timeout: the job is left
+    // RUNNING and resumes from its checkpoint on the next start.
+    if (running_clients_ != nullptr) running_clients_->CancelAll();
   }
   wake_.notify_all();
   if (scheduler_.joinable()) scheduler_.join();
@@ -115,7 +118,10 @@ absl::StatusOr<v1::Job> Coordinator::Cancel(const std::string& id, const std::st
   if (!job.ok()) return job;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    if (running_id_ == id) cancel_running_ = true;
+    if (running_id_ == id) {
+      cancel_running_ = true;
+      if (running_clients_ != nullptr) running_clients_->CancelAll();
+    }
   }
   Log(absl::StrCat("job ", id, ": cancelled", reason.empty() ? std::string() : ": " + reason));
   Publish(EventOf(*job));
@@ -253,7 +259,14 @@ void Coordinator::RunOne(const v1::Job& queued) {
     ServiceClients clients(std::move(*channels), options_.clients);
     RunOptions run_options;
     run_options.reset_actor = remote;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      running_clients_ = &clients;
+      if (stopping_ || cancel_running_) clients.CancelAll();
+    }
     status = RunJob(*running, clients, hooks, run_options);
+    std::lock_guard<std::mutex> lock(mutex_);
+    running_clients_ = nullptr;
   } else {
     status = channels.status();
   }

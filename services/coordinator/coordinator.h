@@ -85,6 +85,7 @@ class Coordinator {
   bool stopping_ = false;
   std::string running_id_;
   bool cancel_running_ = false;
+  ServiceClients* running_clients_ = nullptr;  // the running job's, while it runs
   std::thread scheduler_;
 
   std::mutex listeners_mutex_;

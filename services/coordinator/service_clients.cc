@@ -83,7 +83,10 @@ absl::Status ServiceClients::WaitForConnected() {
     auto health = grpc::health::v1::Health::NewStub(channel);
     std::string last = "no answer";
     while (std::chrono::system_clock::now() < deadline) {
-      if (!channel->WaitForConnected(deadline)) break;
+      if (cancelled_) return absl::CancelledError("stopped while waiting for the services");
+      const auto slice =
+          std::min(deadline, std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+      if (!channel->WaitForConnected(slice)) continue;
       grpc::ClientContext context;
       context.set_deadline(
           std::min(deadline, std::chrono::system_clock::now() + std::chrono::seconds(2)));
@@ -111,6 +114,24 @@ absl::Status ServiceClients::WaitForConnected() {
   return wait(channels_.reward, "reward", channels_.reward_address);
 }
 
+ServiceClients::Call::Call(const ServiceClients* owner) : owner_(owner) {
+  owner_->Prepare(&context);
+  std::lock_guard<std::mutex> lock(owner_->calls_mutex_);
+  owner_->calls_.insert(&context);
+  if (owner_->cancelled_) context.TryCancel();
+}
+
+ServiceClients::Call::~Call() {
+  std::lock_guard<std::mutex> lock(owner_->calls_mutex_);
+  owner_->calls_.erase(&context);
+}
+
+void ServiceClients::CancelAll() {
+  std::lock_guard<std::mutex> lock(calls_mutex_);
+  cancelled_ = true;
+  for (grpc::ClientContext* context : calls_) context->TryCancel();
+}
+
 void ServiceClients::Prepare(grpc::ClientContext* context) const {
   context->set_deadline(std::chrono::system_clock::now() + options_.rpc_timeout);
   // No wait_for_ready: a role that is down fails the call at once (after the retry policy's
@@ -122,6 +143,11 @@ absl::Status ServiceClients::Check(const grpc::Status& status, const char* servi
                                    const std::string& address, const char* method) const {
   if (status.ok()) return absl::OkStatus();
   absl::Status inner = rpc::FromGrpcStatus(status);
+  // CANCELLED that this side did not ask for is a peer that went away mid-call (a broken
+  // stream): the role is lost, as with UNAVAILABLE, and the job recovers.
+  if (inner.code() == absl::StatusCode::kCancelled && !cancelled_) {
+    inner = absl::UnavailableError(absl::StrCat("the call broke off (", inner.message(), ")"));
+  }
   return absl::Status(inner.code(), absl::StrCat(service, " service at ", address, ": ", method,
                                                  ": ", inner.message()));
 }
@@ -132,9 +158,8 @@ absl::Status ServiceClients::Generate(const v1::GenerateRequest& request,
       request.prompts().offsets_size() > 0 ? request.prompts().offsets_size() - 1 : 0;
   const auto ranges = Ranges(prompts, static_cast<int>(rollout_.size()));
   if (ranges.size() <= 1) {
-    grpc::ClientContext context;
-    Prepare(&context);
-    return Check(rollout_[0]->Generate(&context, request, response), "rollout",
+    Call call(this);
+    return Check(rollout_[0]->Generate(&call.context, request, response), "rollout",
                  channels_.rollout_addresses[0], "Generate");
   }
   // Several replicas: each generates a contiguous share of the prompts, seeded so that
@@ -154,9 +179,8 @@ absl::Status ServiceClients::Generate(const v1::GenerateRequest& request,
           for (int i = begin; i <= end; ++i) batch->add_offsets(offsets[i] - offsets[begin]);
           part.set_seed(request.seed() + static_cast<uint64_t>(begin) * n);
           v1::GenerateResponse out;
-          grpc::ClientContext context;
-          Prepare(&context);
-          auto status = Check(rollout_[k]->Generate(&context, part, &out), "rollout",
+          Call call(this);
+          auto status = Check(rollout_[k]->Generate(&call.context, part, &out), "rollout",
                               channels_.rollout_addresses[k], "Generate");
           if (!status.ok()) return status;
           return out;
@@ -191,75 +215,70 @@ absl::Status ServiceClients::Generate(const v1::GenerateRequest& request,
 
 absl::Status ServiceClients::LogProbs(const v1::LogProbsRequest& request,
                                       v1::LogProbsResponse* response) {
-  grpc::ClientContext context;
-  Prepare(&context);
-  return Check(reference_->LogProbs(&context, request, response), "reference",
+  Call call(this);
+  return Check(reference_->LogProbs(&call.context, request, response), "reference",
                channels_.reference_address, "LogProbs");
 }
 
 absl::Status ServiceClients::Score(const v1::ScoreRequest& request, v1::ScoreResponse* response) {
-  grpc::ClientContext context;
-  Prepare(&context);
-  return Check(reward_->Score(&context, request, response), "reward", channels_.reward_address,
+  Call call(this);
+  return Check(reward_->Score(&call.context, request, response), "reward", channels_.reward_address,
                "Score");
 }
 
 absl::Status ServiceClients::Evaluate(const v1::EvaluateRequest& request,
                                       v1::EvaluateResponse* response) {
-  grpc::ClientContext context;
-  Prepare(&context);
-  return Check(actor_->Evaluate(&context, request, response), "actor", channels_.actor_address,
+  Call call(this);
+  return Check(actor_->Evaluate(&call.context, request, response), "actor", channels_.actor_address,
                "Evaluate");
 }
 
 absl::Status ServiceClients::Train(const v1::TrainRequest& request, v1::TrainResponse* response) {
-  grpc::ClientContext context;
-  Prepare(&context);
-  return Check(actor_->Train(&context, request, response), "actor", channels_.actor_address,
+  Call call(this);
+  return Check(actor_->Train(&call.context, request, response), "actor", channels_.actor_address,
                "Train");
 }
 
 absl::Status ServiceClients::SaveCheckpoint(const std::string& dir, int64_t* version,
                                             bool weights_only) {
-  grpc::ClientContext context;
-  Prepare(&context);
+  Call call(this);
   v1::CheckpointRequest request;
   request.set_directory(dir);
   request.set_weights_only(weights_only);
   v1::CheckpointResponse response;
-  auto status = Check(actor_->SaveCheckpoint(&context, request, &response), "actor",
+  auto status = Check(actor_->SaveCheckpoint(&call.context, request, &response), "actor",
                       channels_.actor_address, "SaveCheckpoint");
   if (status.ok() && version != nullptr) *version = response.policy_version();
   return status;
 }
 
 absl::Status ServiceClients::LoadCheckpoint(const std::string& dir, int64_t* version) {
-  grpc::ClientContext context;
-  Prepare(&context);
+  Call call(this);
   v1::CheckpointRequest request;
   request.set_directory(dir);
   v1::CheckpointResponse response;
-  auto status = Check(actor_->LoadCheckpoint(&context, request, &response), "actor",
+  auto status = Check(actor_->LoadCheckpoint(&call.context, request, &response), "actor",
                       channels_.actor_address, "LoadCheckpoint");
   if (status.ok() && version != nullptr) *version = response.policy_version();
   return status;
 }
 
 absl::StatusOr<SyncStats> ServiceClients::SyncWeights() {
-  grpc::ClientContext export_context;
-  Prepare(&export_context);
+  Call export_call(this);
+  grpc::ClientContext& export_context = export_call.context;
   v1::ExportWeightsRequest export_request;
   auto reader = actor_->ExportWeights(&export_context, export_request);
 
   struct Sink {
-    grpc::ClientContext context;
+    explicit Sink(const ServiceClients* owner) : call(owner) {}
+    Call call;
+    grpc::ClientContext& context = call.context;
     v1::LoadWeightsResponse response;
     std::unique_ptr<grpc::ClientWriter<v1::WeightChunk>> writer;
   };
   std::vector<std::unique_ptr<Sink>> sinks;
   for (auto& stub : rollout_) {
-    auto sink = std::make_unique<Sink>();
-    Prepare(&sink->context);
+    auto sink = std::make_unique<Sink>(this);
     sink->writer = stub->LoadWeights(&sink->context, &sink->response);
     sinks.push_back(std::move(sink));
   }

@@ -5,14 +5,18 @@
 // or in-process (LocalServices); the job loop cannot tell the difference.
 // Thread-safe: calls may run concurrently (the PPO iteration issues three at once).
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "rlhf/v1/actor.grpc.pb.h"
@@ -85,7 +89,22 @@ class ServiceClients {
   // (one batched stream each way; nothing is buffered whole in the coordinator).
   absl::StatusOr<SyncStats> SyncWeights();
 
+  // Cancels every call in flight and every later one (CANCELLED), and stops
+  // WaitForConnected: how a coordinator shutting down or cancelling the job lets go at once.
+  void CancelAll();
+
  private:
+  // One call's context: prepared (deadline), and known to CancelAll while it lives.
+  class Call {
+   public:
+    explicit Call(const ServiceClients* owner);
+    ~Call();
+    grpc::ClientContext context;
+
+   private:
+    const ServiceClients* owner_;
+  };
+
   void Prepare(grpc::ClientContext* context) const;
   absl::Status Check(const grpc::Status& status, const char* service, const std::string& address,
                      const char* method) const;
@@ -96,6 +115,9 @@ class ServiceClients {
   std::unique_ptr<v1::ReferenceService::Stub> reference_;
   std::unique_ptr<v1::RewardService::Stub> reward_;
   std::vector<std::unique_ptr<v1::RolloutService::Stub>> rollout_;
+  mutable std::mutex calls_mutex_;
+  mutable std::set<grpc::ClientContext*> calls_ ABSL_GUARDED_BY(calls_mutex_);
+  std::atomic<bool> cancelled_{false};
 };
 
 }  // namespace rlhf::coordinator

@@ -116,6 +116,30 @@ cmp -s "$work/ckpt-clean/final/model.safetensors" "$work/ckpt-damaged/final/mode
   ok "damaged checkpoints: the final policy equals the uninterrupted run's" ||
   fail "damaged checkpoints: the final policy differs from the uninterrupted run's"
 
+# SIGTERM to a coordinator whose job is inside a long Train: it cancels its in-flight calls
+# (the actor stops at its next optimizer step), leaves the job RUNNING for the next start
+# and exits 0 in seconds, not when the Train would have ended.
+# (1000 epochs x 4 minibatches of 32-token responses: a Train of minutes on this model)
+sed 's/"ppo_epochs": [0-9]*/"ppo_epochs": 1000/; s/"minibatch_size": 2/"minibatch_size": 1/;
+     s/"max_response_tokens": 8/"max_response_tokens": 32/' "$(job long)" >"$work/long-epochs.json"
+id=$("$bin/rlhf" submit "$work/long-epochs.json" --coordinator "$coord")
+for _ in $(seq 1 300); do
+  grep -q "job $id: running" "$work/coordinator.log" && break
+  sleep 0.05
+done
+sleep 3  # into the first Train
+term_start=$(date +%s)
+kill -TERM "${pid[coordinator]}"; wait "${pid[coordinator]}"; status=$?
+term_s=$(($(date +%s) - term_start))
+[ $status -eq 0 ] && [ "$term_s" -le 10 ] &&
+  ok "SIGTERM during a long Train: the coordinator exits 0 in $term_s s" ||
+  fail "SIGTERM during a long Train: exit status $status after $term_s s"
+start coordinator "$bin/rlhf-coordinator" --state-db "$work/jobs.sqlite" --connect-timeout 20
+wait_serving coordinator
+coord=127.0.0.1:${port[coordinator]}
+expect "... the job is still there to resume, and can be cancelled" 0 "CANCELLED" -- \
+  "$bin/rlhf" cancel "$id" --coordinator "$coord"
+
 # A role killed and left down: the job fails within the connect timeout, naming the role,
 # not after the RPC timeout (10 minutes by default).
 id=$("$bin/rlhf" submit "$(job down)" --coordinator "$coord")
