@@ -86,15 +86,25 @@ absl::StatusOr<nlohmann::json> ReadJsonFile(const fs::path& path) {
 absl::Status PolicyTrainer::ExportPretrained(const fs::path& dir) {
   if (dir.empty()) return absl::InvalidArgumentError("export directory is empty");
   return CatchTorchErrors("ExportPretrained", [&]() -> absl::Status {
+    // Written beside `dir` and swapped in whole: an export that fails or dies half-way
+    // leaves the previous export as it was (and no files of it carried over).
+    const fs::path target = fs::absolute(dir);
+    const fs::path staging = StagingPath(target);
     std::error_code ec;
-    fs::remove_all(dir, ec);  // no files carried over from an earlier checkpoint there
+    fs::create_directories(target.parent_path(), ec);
+    fs::remove_all(staging, ec);
     model::SaveOptions save_options;
     if (options_.tokenizer_dir && HasTokenizerFiles(*options_.tokenizer_dir)) {
       save_options.tokenizer_dir = options_.tokenizer_dir;
     }
     save_options.include_value_head = false;
-    return model_ ? model::SavePretrained(*model_, dir, save_options)
-                  : model::SavePretrained(*classifier_, dir, save_options);
+    if (auto s = model_ ? model::SavePretrained(*model_, staging, save_options)
+                        : model::SavePretrained(*classifier_, staging, save_options);
+        !s.ok()) {
+      fs::remove_all(staging, ec);
+      return s;
+    }
+    return SwapIntoPlace(staging, target);
   });
 }
 
