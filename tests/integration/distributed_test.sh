@@ -107,12 +107,7 @@ expect "unknown job id" 1 "no job with id \"job-nope\"" -- \
 
 # 3. Restart: kill -9 mid-job, start again, the job resumes and finishes.
 id_r=$("$bin/rlhf" submit "$(job restart 30 "" 1)" --coordinator "$coord")
-for _ in $(seq 1 600); do
-  st=$("$bin/rlhf" status "$id_r" --coordinator "$coord" 2>/dev/null)
-  it=$(sed -n 's/^progress: *\([0-9]*\)\/.*/\1/p' <<<"$st")
-  [ "${it:-0}" -ge 3 ] || grep -Eq "state: +(FAILED|SUCCEEDED)" <<<"$st" && break
-  sleep 0.05
-done
+wait_iteration "$id_r" 3
 kill -9 "${pid[coordinator]}"; wait "${pid[coordinator]}" 2>/dev/null
 [ "${it:-0}" -ge 3 ] && [ "${it:-0}" -lt 30 ] && ok "killed the coordinator at iteration $it/30" ||
   fail "did not catch the job mid-run (iteration ${it:-?})"

@@ -57,11 +57,7 @@ restart() {
 
 for role in actor rollout; do
   id=$("$bin/rlhf" submit "$(job "kill-$role")" --coordinator "$coord")
-  for _ in $(seq 1 600); do
-    it=$(sed -n 's/^progress: *\([0-9]*\)\/.*/\1/p' <<<"$("$bin/rlhf" status "$id" --coordinator "$coord" 2>/dev/null)")
-    [ "${it:-0}" -ge 3 ] && break
-    sleep 0.05
-  done
+  wait_iteration "$id" 3
   restart "$role" "$bin/rlhf-$role" --model "$model"
   [ "${it:-0}" -ge 3 ] && [ "${it:-0}" -lt "$iterations" ] &&
     ok "killed the $role at iteration $it/$iterations and restarted it" ||
@@ -93,11 +89,7 @@ done
 # weights, the size unchanged): the restarted coordinator skips what does not verify
 # against its SHA-256 manifest and resumes from the newest checkpoint that does.
 id=$("$bin/rlhf" submit "$(job damaged)" --coordinator "$coord")
-for _ in $(seq 1 600); do
-  it=$(sed -n 's/^progress: *\([0-9]*\)\/.*/\1/p' <<<"$("$bin/rlhf" status "$id" --coordinator "$coord" 2>/dev/null)")
-  [ "${it:-0}" -ge 5 ] && break
-  sleep 0.05
-done
+wait_iteration "$id" 5
 kill -9 "${pid[coordinator]}"; wait "${pid[coordinator]}" 2>/dev/null
 for dir in $(ls -d "$work"/ckpt-damaged/iter-* | sort | tail -2); do
   printf '\xff%.0s' $(seq 1 4096) | dd of="$dir/policy/model.safetensors" bs=1 seek=20000 \
@@ -143,11 +135,7 @@ expect "... the job is still there to resume, and can be cancelled" 0 "CANCELLED
 # A role killed and left down: the job fails within the connect timeout, naming the role,
 # not after the RPC timeout (10 minutes by default).
 id=$("$bin/rlhf" submit "$(job down)" --coordinator "$coord")
-for _ in $(seq 1 600); do
-  it=$(sed -n 's/^progress: *\([0-9]*\)\/.*/\1/p' <<<"$("$bin/rlhf" status "$id" --coordinator "$coord" 2>/dev/null)")
-  [ "${it:-0}" -ge 2 ] && break
-  sleep 0.05
-done
+wait_iteration "$id" 2
 kill -9 "${pid[reward]}"; wait "${pid[reward]}" 2>/dev/null; unset "pid[reward]"
 down_start=$(date +%s)
 expect "a role left down: the job FAILS naming it" 1 "FAILED: .*cannot reach the reward service" -- \

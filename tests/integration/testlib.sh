@@ -57,3 +57,14 @@ wait_serving() {
   done
   echo "FAIL $1 never reported SERVING:"; cat "$work/$1.log"; exit 1
 }
+# wait_iteration JOB_ID N: polls `rlhf status` (30 s at most) until the job has done N
+# iterations or ended; leaves the iterations done in $it.
+wait_iteration() {
+  local st
+  for _ in $(seq 1 600); do
+    st=$("$bin/rlhf" status "$1" --coordinator "$coord" 2>/dev/null)
+    it=$(sed -n 's/^progress: *\([0-9]*\)\/.*/\1/p' <<<"$st")
+    [ "${it:-0}" -ge "$2" ] || grep -Eq "state: +(FAILED|SUCCEEDED|CANCELLED)" <<<"$st" && return
+    sleep 0.05
+  done
+}

@@ -17,13 +17,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-v1::JobSpec Spec(const std::string& name) {
-  v1::JobSpec spec;
-  spec.set_name(name);
-  spec.set_algorithm("dpo");
-  spec.mutable_models()->set_policy_dir("examples/models/tiny-gpt2");
-  return spec;
-}
+v1::JobSpec Spec(const std::string& name) { return testing::StoredSpec(name); }
 
 void Sql(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;

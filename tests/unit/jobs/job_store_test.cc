@@ -14,14 +14,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-v1::JobSpec Spec(const std::string& name) {
-  v1::JobSpec spec;
-  spec.set_name(name);
-  spec.set_algorithm("dpo");
-  spec.mutable_models()->set_policy_dir("examples/models/tiny-gpt2");
-  spec.mutable_optimizer()->set_learning_rate(1e-6);
-  return spec;
-}
+v1::JobSpec Spec(const std::string& name) { return testing::StoredSpec(name); }
 
 std::unique_ptr<JobStore> OpenOrDie(const std::string& path) {
   auto store = JobStore::Open(path);

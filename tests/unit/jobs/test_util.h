@@ -10,7 +10,19 @@
 
 #include <unistd.h>
 
+#include "rlhf/v1/job.pb.h"
+
 namespace rlhf::jobs::testing {
+
+// A small valid spec for the store tests (the store keeps specs; it does not validate).
+inline v1::JobSpec StoredSpec(const std::string& name) {
+  v1::JobSpec spec;
+  spec.set_name(name);
+  spec.set_algorithm("dpo");
+  spec.mutable_models()->set_policy_dir("examples/models/tiny-gpt2");
+  spec.mutable_optimizer()->set_learning_rate(1e-6);
+  return spec;
+}
 
 // A fresh empty directory under the test temp dir, removed at destruction.
 class TempDir {
