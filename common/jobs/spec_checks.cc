@@ -6,6 +6,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -157,8 +158,11 @@ void CheckAlgorithmAndModels(const v1::JobSpec& spec, const ValidateOptions& opt
     errors->Add("models.policy_dir", "required");
   } else if (options.check_files) {
     const int64_t context = CheckModelDir(models.policy_dir(), "models.policy_dir", errors);
-    const int64_t tokens =
-        spec.generation().max_prompt_tokens() + spec.generation().max_response_tokens();
+    int64_t tokens = 0;  // saturates: CheckLimits reports sizes past their bounds
+    if (__builtin_add_overflow(spec.generation().max_prompt_tokens(),
+                               spec.generation().max_response_tokens(), &tokens)) {
+      tokens = std::numeric_limits<int64_t>::max();
+    }
     if (context > 0 && tokens > context) {
       errors->Add("generation.max_response_tokens",
                   absl::StrCat("max_prompt_tokens + max_response_tokens = ", tokens,

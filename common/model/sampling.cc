@@ -12,6 +12,12 @@ absl::Status ValidateSamplingParams(const SamplingParams& params) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_new_tokens must be positive, got ", params.max_new_tokens));
   }
+  // Far past any context; keeps prompt length + max_new_tokens from overflowing.
+  constexpr int64_t kMaxNewTokens = int64_t{1} << 20;
+  if (params.max_new_tokens > kMaxNewTokens) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_new_tokens must be <= ", kMaxNewTokens, ", got ", params.max_new_tokens));
+  }
   if (!(params.temperature >= 0.0f) || std::isinf(params.temperature)) {
     return absl::InvalidArgumentError(
         absl::StrCat("temperature must be finite and >= 0, got ", params.temperature));
