@@ -121,6 +121,7 @@ void ApplyJobSpecDefaults(v1::JobSpec* spec) {
   RLHF_DEFAULT(reward, mismatch_reward, 0.0);
 
   RLHF_DEFAULT(spec->mutable_checkpoint(), interval, 50);
+  RLHF_DEFAULT(spec->mutable_checkpoint(), keep_last, 0);
   RLHF_DEFAULT(spec->mutable_runtime(), seed, 42);
   RLHF_DEFAULT(spec->mutable_runtime(), num_actor_ranks, 1);
 }

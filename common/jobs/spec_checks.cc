@@ -263,6 +263,7 @@ void CheckHyperparameters(const v1::JobSpec& spec, SpecErrors* errors) {
   NonNegative(pref.simpo_gamma(), "preference.simpo_gamma", errors);
 
   NonNegative(spec.checkpoint().interval(), "checkpoint.interval", errors);
+  NonNegative(spec.checkpoint().keep_last(), "checkpoint.keep_last", errors);
 }
 
 void CheckRewardAndEndpoints(const v1::JobSpec& spec, SpecErrors* errors) {

@@ -37,6 +37,7 @@ void CheckLimits(const v1::JobSpec& spec, SpecErrors* errors) {
   AtMost(spec.optimizer().warmup_steps(), int64_t{1} << 40, "optimizer.warmup_steps", errors);
   AtMost(spec.kl().horizon(), int64_t{1} << 40, "kl.horizon", errors);
   AtMost(spec.checkpoint().interval(), 1000000000, "checkpoint.interval", errors);
+  AtMost(spec.checkpoint().keep_last(), 1000000, "checkpoint.keep_last", errors);
   AtMost(spec.reward().target_length(), kMaxTokens, "reward.target_length", errors);
   AtMost(spec.runtime().num_actor_ranks(), 4096, "runtime.num_actor_ranks", errors);
   AtMost(spec.endpoints().rollout_size(), 256, "endpoints.rollout", errors);

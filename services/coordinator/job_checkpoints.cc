@@ -178,4 +178,21 @@ absl::Status JobLoop::WriteCheckpoint(int64_t iteration, std::string* path) {
   return absl::OkStatus();
 }
 
+void JobLoop::PruneCheckpoints() {
+  const int64_t keep = spec_.checkpoint().keep_last();
+  if (keep <= 0) return;
+  std::vector<fs::path> checkpoints;  // iter-NNNNNN: the name orders them
+  std::error_code error;
+  for (fs::directory_iterator it(checkpoint_dir_, error), end; !error && it != end;
+       it.increment(error)) {
+    if (it->path().filename().string().rfind("iter-", 0) == 0) checkpoints.push_back(it->path());
+  }
+  std::sort(checkpoints.begin(), checkpoints.end());
+  for (int64_t i = 0; i + keep < static_cast<int64_t>(checkpoints.size()); ++i) {
+    fs::remove_all(checkpoints[i], error);
+    if (error)
+      hooks_.log(absl::StrCat("cannot delete ", checkpoints[i].string(), ": ", error.message()));
+  }
+}
+
 }  // namespace rlhf::coordinator

@@ -83,6 +83,8 @@ class JobLoop {
   // checkpoint of this run; the loop repeats the iterations after it.
   absl::Status Recover(int64_t iteration, const absl::Status& cause);
   absl::Status WriteCheckpoint(int64_t iteration, std::string* path);
+  // checkpoint.keep_last: deletes this job's iter-* checkpoints older than the newest N.
+  void PruneCheckpoints();
   absl::Status Sync(Metrics* metrics);
   // actor.Train: its stats into `metrics`, and the new policy version.
   absl::Status Train(const v1::TrainRequest& train, Metrics* metrics);

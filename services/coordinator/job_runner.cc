@@ -119,7 +119,10 @@ absl::Status JobLoop::Run() {
     }
     RLHF_RETURN_IF_ERROR(WithContext(status, absl::StrCat("iteration ", iteration)));
     recoveries = 0;
-    if (!report.checkpoint_path.empty()) last_checkpoint_ = report.checkpoint_path;
+    if (!report.checkpoint_path.empty()) {
+      last_checkpoint_ = report.checkpoint_path;
+      PruneCheckpoints();
+    }
     RLHF_RETURN_IF_ERROR(hooks_.on_iteration(report));
     ++iteration;
   }

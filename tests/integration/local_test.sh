@@ -59,6 +59,12 @@ expect "several actor ranks in one process are refused before any work" 2 \
   "runtime.num_actor_ranks: 2 data-parallel ranks need an actor group" -- \
   "$rlhf" local "$work/ranks.json"
 expect "missing job file" 1 "cannot open job spec .*none.json" -- "$rlhf" local "$work/none.json"
+sed 's#"dir": "[^"]*", "interval": 2#"dir": "'"$work"'/ckpt-keep", "interval": 1, "keep_last": 2#' \
+  "$work/sft.json" >"$work/keep.json"
+expect "checkpoint.keep_last 2" 0 "SUCCEEDED" -- "$rlhf" local "$work/keep.json"
+[ "$(cd "$work/ckpt-keep" && ls -d iter-* | tr '\n' ' ')" = "iter-000002 iter-000003 " ] &&
+  ok "... keeps only the newest two checkpoints" ||
+  fail "... left $(ls "$work/ckpt-keep")"
 sed 's#"dir": "[^"]*"#"dir": "'"$work"'/ckpt-jsonl"#' "$work/ppo.json" >"$work/jsonl.json"
 expect "--metrics-jsonl into a missing directory fails before the job starts, with the reason" 2 \
   "^rlhf local: error: --metrics-jsonl: cannot write $work/none/x.jsonl: No such file or directory" -- \
