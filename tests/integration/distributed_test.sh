@@ -111,9 +111,7 @@ wait_iteration "$id_r" 3
 kill -9 "${pid[coordinator]}"; wait "${pid[coordinator]}" 2>/dev/null
 [ "${it:-0}" -ge 3 ] && [ "${it:-0}" -lt 30 ] && ok "killed the coordinator at iteration $it/30" ||
   fail "did not catch the job mid-run (iteration ${it:-?})"
-start coordinator "$bin/rlhf-coordinator" --state-db "$work/jobs.sqlite" --connect-timeout 3
-wait_serving coordinator
-coord=127.0.0.1:${port[coordinator]}
+start_coordinator 3
 expect "the restarted coordinator resumes the job to SUCCEEDED" 0 "SUCCEEDED" -- \
   "$bin/rlhf" watch "$id_r" --coordinator "$coord"
 grep -q "resum" "$work/coordinator.log" && ok "it resumed from a checkpoint" ||

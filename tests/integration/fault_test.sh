@@ -95,9 +95,7 @@ for dir in $(ls -d "$work"/ckpt-damaged/iter-* | sort | tail -2); do
   printf '\xff%.0s' $(seq 1 4096) | dd of="$dir/policy/model.safetensors" bs=1 seek=20000 \
     conv=notrunc status=none
 done
-start coordinator "$bin/rlhf-coordinator" --state-db "$work/jobs.sqlite" --connect-timeout 20
-wait_serving coordinator
-coord=127.0.0.1:${port[coordinator]}
+start_coordinator 20
 expect "damaged checkpoints: the resumed job SUCCEEDS" 0 "SUCCEEDED" -- \
   "$bin/rlhf" watch "$id" --coordinator "$coord"
 skipped=$(grep "job $id: skipping checkpoint .*SHA-256" "$work/coordinator.log")
@@ -126,9 +124,7 @@ term_s=$(($(date +%s) - term_start))
 [ $status -eq 0 ] && [ "$term_s" -le 10 ] &&
   ok "SIGTERM during a long Train: the coordinator exits 0 in $term_s s" ||
   fail "SIGTERM during a long Train: exit status $status after $term_s s"
-start coordinator "$bin/rlhf-coordinator" --state-db "$work/jobs.sqlite" --connect-timeout 20
-wait_serving coordinator
-coord=127.0.0.1:${port[coordinator]}
+start_coordinator 20
 expect "... the job is still there to resume, and can be cancelled" 0 "CANCELLED" -- \
   "$bin/rlhf" cancel "$id" --coordinator "$coord"
 

@@ -68,3 +68,10 @@ wait_iteration() {
     sleep 0.05
   done
 }
+# start_coordinator CONNECT_TIMEOUT_S: (re)starts rlhf-coordinator on $work/jobs.sqlite,
+# waits until it serves, and points $coord at it.
+start_coordinator() {
+  start coordinator "$bin/rlhf-coordinator" --state-db "$work/jobs.sqlite" --connect-timeout "$1"
+  wait_serving coordinator
+  coord=127.0.0.1:${port[coordinator]}
+}
