@@ -40,9 +40,11 @@ absl::Status ValidateRequest(const ModelConfig& config,
 }
 
 // The generation loop proper; throws c10::Error, which Generate turns into a Status.
-GenerationOutput RunGeneration(CausalLm& model, std::span<const std::vector<int64_t>> prompts,
-                               const SamplingParams& params, std::span<const uint64_t> seeds,
-                               KvCache& cache) {
+absl::StatusOr<GenerationOutput> RunGeneration(CausalLm& model,
+                                               std::span<const std::vector<int64_t>> prompts,
+                                               const SamplingParams& params,
+                                               std::span<const uint64_t> seeds, KvCache& cache,
+                                               const std::function<bool()>& abandoned) {
   const int64_t batch = static_cast<int64_t>(prompts.size());
   const torch::Device device = model.device();
   int64_t prompt_length = 0;
@@ -102,6 +104,10 @@ GenerationOutput RunGeneration(CausalLm& model, std::span<const std::vector<int6
       }
     }
     if (running == 0 || step + 1 == params.max_new_tokens) break;
+    if (abandoned && abandoned()) {
+      return absl::CancelledError(absl::StrCat("generation abandoned by its caller after ",
+                                               step + 1, " of ", params.max_new_tokens, " steps"));
+    }
     // Finished rows keep being fed (their outputs are ignored) so shapes stay fixed.
     const int64_t length = prompt_length + step + 1;
     hidden = model.ForwardHidden(tokens.view({batch, 1}),
@@ -116,7 +122,8 @@ GenerationOutput RunGeneration(CausalLm& model, std::span<const std::vector<int6
 absl::StatusOr<GenerationOutput> Generate(CausalLm& model,
                                           std::span<const std::vector<int64_t>> prompts,
                                           const SamplingParams& params,
-                                          std::span<const uint64_t> seeds) {
+                                          std::span<const uint64_t> seeds,
+                                          const std::function<bool()>& abandoned) {
   if (absl::Status s = ValidateRequest(model.config(), prompts, params, seeds); !s.ok()) {
     return s;
   }
@@ -130,7 +137,7 @@ absl::StatusOr<GenerationOutput> Generate(CausalLm& model,
         KvCache::Create(model.config(), static_cast<int64_t>(prompts.size()),
                         prompt_length + params.max_new_tokens, model.dtype(), model.device());
     if (!cache.ok()) return cache.status();
-    return RunGeneration(model, prompts, params, seeds, *cache);
+    return RunGeneration(model, prompts, params, seeds, *cache, abandoned);
   });
 }
 

@@ -5,6 +5,7 @@
 // position_ids from the attention mask, the same logits warpers).
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -38,9 +39,13 @@ struct GenerationOutput {
 // Costs: one prefill over the left-padded batch, then one forward of B tokens per step;
 // logits only for the last position (never B x T x V); one device-to-host copy per step.
 // Runs under torch::InferenceMode. Not thread-safe for the same model.
+//
+// `abandoned`, when given, is polled before every decode step: once it returns true the
+// generation stops (Cancelled), so a caller who gave up frees the model within one step.
 absl::StatusOr<GenerationOutput> Generate(CausalLm& model,
                                           std::span<const std::vector<int64_t>> prompts,
                                           const SamplingParams& params,
-                                          std::span<const uint64_t> seeds);
+                                          std::span<const uint64_t> seeds,
+                                          const std::function<bool()>& abandoned = nullptr);
 
 }  // namespace rlhf::model

@@ -22,6 +22,10 @@ grpc::Status RpcExecutor::CheckStillWanted(const grpc::ServerContextBase& contex
   return grpc::Status::OK;
 }
 
+std::function<bool()> RpcExecutor::AbandonedCheck(const grpc::ServerContextBase* context) {
+  return [context] { return !CheckStillWanted(*context).ok(); };
+}
+
 void RpcExecutor::Record(const std::string& method, grpc::StatusCode code,
                          Clock::time_point start) const {
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();

@@ -38,6 +38,11 @@ class RpcExecutor {
   // DEADLINE_EXCEEDED / CANCELLED when the call should not start work; else OK.
   static grpc::Status CheckStillWanted(const grpc::ServerContextBase& context);
 
+  // True once nobody waits for the call any more (cancelled, or its deadline passed):
+  // long work (optimizer steps, decode steps, forward chunks) polls it between steps and
+  // stops. `context` must outlive the work (it does for Unary's `work`).
+  static std::function<bool()> AbandonedCheck(const grpc::ServerContextBase* context);
+
   void Record(const std::string& method, grpc::StatusCode code, Clock::time_point start) const;
 
   const std::string& service() const { return service_; }

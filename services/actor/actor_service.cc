@@ -188,9 +188,7 @@ grpc::ServerUnaryReactor* ActorService::Train(grpc::CallbackServerContext* conte
     auto core = this->core();
     if (core == nullptr) return absl::UnavailableError("actor model is still loading");
     // Long training stops between optimizer steps once nobody waits for it.
-    return core->Train(*request, response, [context] {
-      return context->IsCancelled() || context->deadline() <= std::chrono::system_clock::now();
-    });
+    return core->Train(*request, response, server::RpcExecutor::AbandonedCheck(context));
   });
 }
 

@@ -17,10 +17,10 @@ std::shared_ptr<ReferenceCore> ReferenceService::core() const {
 grpc::ServerUnaryReactor* ReferenceService::LogProbs(grpc::CallbackServerContext* context,
                                                      const v1::LogProbsRequest* request,
                                                      v1::LogProbsResponse* response) {
-  return executor_.Unary(context, "LogProbs", response, [this, request, response] {
+  return executor_.Unary(context, "LogProbs", response, [this, context, request, response] {
     auto core = this->core();
     if (core == nullptr) return absl::UnavailableError("reference model is still loading");
-    return core->LogProbs(*request, response);
+    return core->LogProbs(*request, response, server::RpcExecutor::AbandonedCheck(context));
   });
 }
 

@@ -104,10 +104,10 @@ std::shared_ptr<RolloutCore> RolloutService::core() const {
 grpc::ServerUnaryReactor* RolloutService::Generate(grpc::CallbackServerContext* context,
                                                    const v1::GenerateRequest* request,
                                                    v1::GenerateResponse* response) {
-  return executor_.Unary(context, "Generate", response, [this, request, response] {
+  return executor_.Unary(context, "Generate", response, [this, context, request, response] {
     auto core = this->core();
     if (core == nullptr) return absl::UnavailableError("rollout model is still loading");
-    return core->Generate(*request, response);
+    return core->Generate(*request, response, server::RpcExecutor::AbandonedCheck(context));
   });
 }
 

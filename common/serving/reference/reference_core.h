@@ -4,6 +4,8 @@
 // service only translates. Thread-safe: forwards are serialised on an internal mutex
 // (a model runs one forward at a time).
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 
@@ -15,6 +17,10 @@
 
 namespace rlhf::reference {
 
+// Padded tokens per forward: a larger batch runs as row chunks of about this many tokens
+// (bounded activations; a caller who gives up is noticed between chunks).
+inline constexpr int64_t kLogProbsChunkTokens = 32768;
+
 class ReferenceCore {
  public:
   explicit ReferenceCore(std::shared_ptr<model::CausalLm> model);
@@ -22,10 +28,13 @@ class ReferenceCore {
   // F32 [total response tokens]: log p(response token | prompt, earlier response tokens),
   // flat in the order of batch.responses.ids. temperature 0 means 1. Errors
   // (InvalidArgument) name the bad field: offsets, counts, token ids, lengths.
-  absl::StatusOr<torch::Tensor> LogProbs(const v1::SequenceBatch& batch, float temperature);
+  // `abandoned` (optional) is polled between row chunks: true stops it (Cancelled).
+  absl::StatusOr<torch::Tensor> LogProbs(const v1::SequenceBatch& batch, float temperature,
+                                         const std::function<bool()>& abandoned = nullptr);
 
   // LogProbsRequest -> LogProbsResponse, for the service and in-process callers.
-  absl::Status LogProbs(const v1::LogProbsRequest& request, v1::LogProbsResponse* response);
+  absl::Status LogProbs(const v1::LogProbsRequest& request, v1::LogProbsResponse* response,
+                        const std::function<bool()>& abandoned = nullptr);
 
   model::CausalLm& model() { return *model_; }
 

@@ -64,7 +64,8 @@ std::map<std::string, std::vector<int64_t>> RolloutCore::ParameterShapes() {
 }
 
 absl::Status RolloutCore::Generate(const v1::GenerateRequest& request,
-                                   v1::GenerateResponse* response) {
+                                   v1::GenerateResponse* response,
+                                   const std::function<bool()>& abandoned) {
   auto prompts = rpc::TokensFromProto(request.prompts());
   if (!prompts.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("prompts: ", prompts.status().message()));
@@ -112,7 +113,7 @@ absl::Status RolloutCore::Generate(const v1::GenerateRequest& request,
   }
 
   std::lock_guard<std::mutex> lock(mutex_);
-  auto output = model::Generate(*model_, expanded, *params, seeds);
+  auto output = model::Generate(*model_, expanded, *params, seeds, abandoned);
   if (!output.ok()) return output.status();
   rpc::TokensToProto(output->tokens, response->mutable_completions());
   std::vector<float> flat;

@@ -5,6 +5,7 @@
 // Generate call sees either the old weights or the new ones, never a mix.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -27,7 +28,9 @@ class RolloutCore {
 
   // n samples per prompt, completion i seeded with seed + i, in prompt-major order.
   // InvalidArgument names the bad field (offsets, token ids, sampling params, counts).
-  absl::Status Generate(const v1::GenerateRequest& request, v1::GenerateResponse* response);
+  // `abandoned` (optional) is polled between decode steps: true stops it (Cancelled).
+  absl::Status Generate(const v1::GenerateRequest& request, v1::GenerateResponse* response,
+                        const std::function<bool()>& abandoned = nullptr);
 
   // Parameter name -> shape of the serving model (what a weight stream must carry).
   std::map<std::string, std::vector<int64_t>> ParameterShapes();

@@ -181,5 +181,30 @@ TEST(GenerationErrorsTest, BadRequestsAreInvalidArgument) {
   expect_error({{1, 2}}, bad, one_seed, "max_new_tokens");
 }
 
+// A caller who gives up is noticed before the next decode step: the generation stops
+// there (Cancelled, naming how far it got), and a caller who stays gets every step.
+TEST(GenerationAbandonTest, StopsAtTheFirstStepAfterTheCallerGivesUp) {
+  auto model = testing::LoadOrDie("gpt2");
+  ASSERT_NE(model, nullptr);
+  SamplingParams params;
+  params.max_new_tokens = 50;
+  params.greedy = true;
+  const std::vector<uint64_t> seeds = {1};
+  int polls = 0;
+  auto out = Generate(*model, std::vector<std::vector<int64_t>>{{1, 2, 3}}, params, seeds,
+                      [&] { return ++polls >= 3; });
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_THAT(out.status().message(), HasSubstr("after 3 of 50 steps"));
+  EXPECT_EQ(polls, 3);
+
+  polls = 0;
+  params.max_new_tokens = 5;
+  auto full = Generate(*model, std::vector<std::vector<int64_t>>{{1, 2, 3}}, params, seeds,
+                       [&] { return ++polls > 100; });
+  ASSERT_TRUE(full.ok()) << full.status();
+  EXPECT_LE(polls, 4);  // polled between steps only
+}
+
 }  // namespace
 }  // namespace rlhf::model

@@ -137,5 +137,36 @@ TEST_F(ReferenceServiceTest, BadRequestsAreInvalidArgumentAndServingContinues) {
   EXPECT_TRUE(Call(MakeRequest({{1, 2}}, {{3}}), &response).ok());
 }
 
+// A batch larger than one chunk (kLogProbsChunkTokens padded tokens) runs as row chunks
+// with the same result; a caller who gives up is noticed between chunks.
+TEST(ReferenceCoreTest, ChunkedBatchesEqualOneForwardAndStopWhenAbandoned) {
+  ReferenceCore core(LoadModel());
+  const int64_t width = 100;  // 80 prompt + 20 response tokens per row
+  const int64_t rows = kLogProbsChunkTokens / width * 2 + 3;  // two chunks and a bit
+  std::vector<std::vector<int64_t>> prompts, responses;
+  for (int64_t r = 0; r < rows; ++r) {
+    prompts.push_back(std::vector<int64_t>(80, 1 + r % 300));
+    responses.push_back(std::vector<int64_t>(20, 2 + r % 200));
+  }
+  v1::LogProbsRequest request = MakeRequest(prompts, responses);
+  int polls = 0;
+  auto whole = core.LogProbs(request.batch(), 0.0f, [&] { return ++polls > 100; });
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(polls, 2);  // between the three chunks
+  ASSERT_EQ(whole->numel(), rows * 20);
+  // Rows that share a chunk and rows in another chunk give what one-row batches give.
+  for (int64_t r : {int64_t{0}, rows / 2, rows - 1}) {
+    auto one = core.LogProbs(MakeRequest({prompts[r]}, {responses[r]}).batch(), 0.0f);
+    ASSERT_TRUE(one.ok());
+    EXPECT_TRUE(torch::allclose(whole->narrow(0, r * 20, 20), *one, 1e-5, 1e-5)) << r;
+  }
+
+  auto abandoned = core.LogProbs(request.batch(), 0.0f, [] { return true; });
+  ASSERT_FALSE(abandoned.ok());
+  EXPECT_EQ(abandoned.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_NE(abandoned.status().message().find("after 327 of 657"), std::string::npos)
+      << abandoned.status();
+}
+
 }  // namespace
 }  // namespace rlhf::reference

@@ -251,5 +251,23 @@ TEST_F(RolloutServiceTest, BadGenerateRequestsAreInvalidArgument) {
   EXPECT_TRUE(Generate(Request(kPrompts, 0), &response).ok());
 }
 
+// Abandoned work stops: a Generate of 4096 completions x 200 tokens whose caller gives up
+// after 300 ms stops at its next decode step, and the rollout answers the next call at once.
+TEST_F(RolloutServiceTest, AnAbandonedGenerateStopsAndFreesTheRollout) {
+  v1::GenerateRequest endless = Request({{1, 2, 3}}, 1.0f, /*n=*/kMaxCompletionsPerCall);
+  endless.mutable_sampling()->set_max_new_tokens(200);
+  v1::GenerateResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(DeadlineIn(std::chrono::milliseconds(300)));
+  EXPECT_EQ(stub_->Generate(&context, endless, &response).error_code(),
+            grpc::StatusCode::DEADLINE_EXCEEDED);
+
+  const auto start = std::chrono::steady_clock::now();
+  v1::GenerateResponse after;
+  grpc::Status status = Generate(Request(kPrompts, 0), &after);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
 }  // namespace
 }  // namespace rlhf::rollout
