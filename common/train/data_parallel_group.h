@@ -9,10 +9,21 @@
 // Rendezvous: rank 0 hosts a c10d TCPStore at `store_host:store_port`; every rank
 // connects to it, then Gloo connects each pair of ranks directly.
 //
+// Commands go through the store, not through a collective: a follower waits for the next
+// one for as long as it takes (an idle group never times out), and notices there when
+// rank 0 re-formed the group.
+//
+// Faults: a collective that fails (a rank died) marks the group broken. A rank that
+// starts after the group formed (a restarted follower), or whose collective failed, asks
+// rank 0 to re-form it. Rank 0 re-forms before its next command (NeedsReform, Reform):
+// a new generation of the process group, under its own store prefix, that every rank
+// joins; the surviving ranks keep their state and are never restarted.
+//
 // Every rank must make the same calls in the same order (collectives). Not thread-safe.
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,6 +60,24 @@ class DataParallelGroup final : public GradientAllReducer {
   // The TCPStore's port (the bound one when rank 0 asked for port 0).
   int64_t store_port() const { return store_port_; }
 
+  // A follower that joined after rank 0's first group formed (a restarted rank): it gets
+  // the training state through rank 0's first command, not at start-up.
+  bool joined_late() const { return joined_late_; }
+
+  // Rank 0: whether the group must be re-formed before the next command (a collective
+  // failed, or a restarted rank asked to rejoin). Unavailable when the store is gone.
+  absl::StatusOr<bool> NeedsReform();
+  // Rank 0: forms the next generation of the group; every rank must join within the
+  // timeout (Unavailable naming the wait otherwise, and the group stays broken).
+  absl::Status Reform();
+
+  // Rank 0: `bytes` becomes the followers' next command.
+  absl::Status PublishCommand(const std::string& bytes);
+  // Ranks > 0: waits without a time limit for rank 0's next command, joining a new
+  // generation of the group first when rank 0 formed one (and asking for one when this
+  // rank's last collective failed). Unavailable when rank 0's store is gone.
+  absl::StatusOr<std::string> NextCommand();
+
   absl::Status AllReduceMean(std::vector<torch::Tensor>& gradients) override;
   // Element-wise sum over ranks, in place.
   absl::Status AllReduceSum(torch::Tensor& tensor);
@@ -59,12 +88,21 @@ class DataParallelGroup final : public GradientAllReducer {
 
  private:
   struct Impl;
-  DataParallelGroup(std::unique_ptr<Impl> impl, int64_t rank, int64_t world_size,
-                    int64_t store_port);
+  explicit DataParallelGroup(std::unique_ptr<Impl> impl);
+  // Joins generation `generation` of the process group (blocks until every rank has).
+  absl::Status Form(int64_t generation);
+  // Runs one collective; a failure marks the group broken and is Aborted.
+  absl::Status Collective(const char* what, const std::function<void()>& run);
+
   std::unique_ptr<Impl> impl_;
   int64_t rank_;
   int64_t world_size_;
-  int64_t store_port_;
+  int64_t store_port_ = 0;
+  bool joined_late_ = false;
+  bool broken_ = false;
+  int64_t generation_ = 0;
+  int64_t next_command_ = 0;  // sequence number of the next command in this generation
+  int64_t rejoin_requests_seen_ = 0;
 };
 
 }  // namespace rlhf::train

@@ -34,6 +34,8 @@
 
 namespace rlhf::train {
 
+class DataParallelGroup;
+
 struct TrainerOptions {
   OptimizerOptions optimizer;
   int64_t chunk_tokens = 512;  // TokenLogprobsOptions::chunk_tokens
@@ -134,6 +136,12 @@ class PolicyTrainer {
   // Face directory (no trainer_state.json) resets the trainer to its weights with a fresh
   // optimizer and policy_version 0 (how a coordinator starts a new job on a used actor).
   absl::Status LoadCheckpoint(const std::filesystem::path& dir);
+
+  // The whole training state (weights, AdamW moments and steps, policy_version) from rank
+  // 0 of `group` to its other ranks: how a rank that rejoined the group catches up. A
+  // collective (every rank calls it). On error the other ranks' state is undefined until
+  // the next BroadcastState or LoadCheckpoint. trainer_state_sync.cc.
+  absl::Status BroadcastState(DataParallelGroup& group);
 
   // (checkpoint key, detached tensor) for every parameter; v_head.* only when asked.
   std::vector<std::pair<std::string, torch::Tensor>> NamedWeights(bool include_value_head) const;

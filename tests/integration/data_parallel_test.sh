@@ -5,14 +5,18 @@
 #   2. a minibatch the ranks cannot split is refused with a clear message, and the group
 #      keeps working (the next job succeeds); num_actor_ranks 2 without an actor endpoint
 #      is refused at submit;
-#   3. SIGTERM to rank 0 stops rank 1 too; both exit 0.
+#   3. faults: a group idle for longer than --group-timeout-s still trains; rank 1 killed
+#      (SIGKILL) mid-job and restarted rejoins without restarting rank 0, and the job ends
+#      with the uninterrupted run's final policy, byte for byte; rank 1 killed while idle
+#      and restarted catches up with rank 0's state before the next job;
+#   4. SIGTERM to rank 0 stops rank 1 too; both exit 0.
 # Usage: data_parallel_test.sh BIN_DIR   (run from the repository root)
 set -uo pipefail
 source "$(dirname "$0")/testlib.sh"
 servers_setup "$1"
 
 store=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-group=(--world-size 2 --group-store "127.0.0.1:$store" --group-host 127.0.0.1 --group-timeout-s 60)
+group=(--world-size 2 --group-store "127.0.0.1:$store" --group-host 127.0.0.1 --group-timeout-s 8)
 start actor0 "$bin/rlhf-actor" --model "$model" --lr 1e-4 --rank 0 "${group[@]}"
 start actor1 "$bin/rlhf-actor" --model "$model" --lr 1e-4 --rank 1 "${group[@]}"
 start rollout "$bin/rlhf-rollout" --model "$model"
@@ -25,17 +29,17 @@ coord=127.0.0.1:${port[coordinator]}
 
 printf '%s\n' '{"prompt": "hello world"}' '{"prompt": "the quick brown fox"}' \
   '{"prompt": "once upon a time"}' '{"prompt": "a b c"}' >"$work/prompts.jsonl"
-# job NAME BATCH MINIBATCH RANKS [ACTOR_ADDRESS]
+# job NAME BATCH MINIBATCH RANKS [ACTOR_ADDRESS]  (env: ITERATIONS, INTERVAL, EPOCHS)
 job() {
   cat >"$work/$1.json" <<EOF
 {"name": "$1", "algorithm": "ppo",
  "models": {"policy_dir": "$model"},
  "data": {"train_path": "$work/prompts.jsonl"},
  "optimizer": {"learning_rate": 1e-4},
- "training": {"batch_size": $2, "minibatch_size": $3, "ppo_epochs": 2, "iterations": 3},
+ "training": {"batch_size": $2, "minibatch_size": $3, "ppo_epochs": ${EPOCHS:-2}, "iterations": ${ITERATIONS:-3}},
  "generation": {"max_prompt_tokens": 16, "max_response_tokens": 8},
  "reward": {"kind": "length", "target_length": 6},
- "checkpoint": {"dir": "$work/ckpt-$1", "interval": 0},
+ "checkpoint": {"dir": "$work/ckpt-$1", "interval": ${INTERVAL:-0}},
  "runtime": {"seed": 7, "num_actor_ranks": $4},
  "endpoints": {"actor": "${5-127.0.0.1:${port[actor0]}}", "rollout": ["127.0.0.1:${port[rollout]}"],
                "reference": "127.0.0.1:${port[reference]}", "reward": "127.0.0.1:${port[reward]}"}}
@@ -64,7 +68,66 @@ expect "num_actor_ranks 2 without an actor endpoint is refused" 2 \
   "num_actor_ranks.*need an actor group" -- \
   "$bin/rlhf" submit "$(job local 4 2 2 "")" --coordinator "$coord"
 
-# 3. SIGTERM to rank 0 stops both.
+# 3. Faults.
+sleep 10
+id=$("$bin/rlhf" submit "$(job idle 4 2 2)" --coordinator "$coord")
+expect "idle for longer than --group-timeout-s (8 s): the group still trains" 0 "SUCCEEDED" -- \
+  "$bin/rlhf" watch "$id" --coordinator "$coord"
+
+# restart_rank1: SIGKILL rank 1, start it again with the same flags (its log kept).
+restart_rank1() {
+  kill -9 "${pid[actor1]}"; wait "${pid[actor1]}" 2>/dev/null
+  cat "$work/actor1.log" >>"$work/actor1-before.log"
+  start actor1 "$bin/rlhf-actor" --model "$model" --lr 1e-4 --rank 1 "${group[@]}"
+}
+export ITERATIONS=12 INTERVAL=1
+id=$("$bin/rlhf" submit "$(job clean 4 2 2)" --coordinator "$coord")
+expect "an uninterrupted 12-iteration run over 2 ranks" 0 "SUCCEEDED" -- \
+  "$bin/rlhf" watch "$id" --coordinator "$coord"
+id=$("$bin/rlhf" submit "$(job kill-rank1 4 2 2)" --coordinator "$coord")
+wait_iteration "$id" 3
+restart_rank1
+[ "${it:-0}" -ge 3 ] && [ "${it:-0}" -lt 12 ] && ok "killed rank 1 at iteration $it/12 and restarted it" ||
+  fail "did not catch the job mid-run (iteration ${it:-?})"
+expect "kill -9 rank 1 mid-job: the job still SUCCEEDS" 0 "SUCCEEDED" -- \
+  "$bin/rlhf" watch "$id" --coordinator "$coord"
+grep "job $id: .*restoring every role from" "$work/coordinator.log" | sed 's/^/     /'
+kill -0 "${pid[actor0]}" && ok "rank 0 kept running" || fail "rank 0 died"
+cmp -s "$work/ckpt-clean/final/model.safetensors" "$work/ckpt-kill-rank1/final/model.safetensors" &&
+  ok "kill -9 rank 1: the final policy equals the uninterrupted run's, byte for byte" ||
+  fail "kill -9 rank 1: the final policy differs from the uninterrupted run's"
+
+# Inside a Train (60 epochs x 2 minibatches: most of each iteration): rank 0's all-reduce
+# fails, the coordinator restores every role from the last checkpoint once rank 0 has
+# re-formed the group with the restarted rank 1.
+export ITERATIONS=3 EPOCHS=60
+id=$("$bin/rlhf" submit "$(job long-clean 4 2 2)" --coordinator "$coord")
+expect "an uninterrupted run with long Trains" 0 "SUCCEEDED" -- \
+  "$bin/rlhf" watch "$id" --coordinator "$coord"
+id=$("$bin/rlhf" submit "$(job long-kill 4 2 2)" --coordinator "$coord")
+wait_iteration "$id" 1
+sleep 0.5
+restart_rank1
+expect "kill -9 rank 1 inside a Train: the job still SUCCEEDS" 0 "SUCCEEDED" -- \
+  "$bin/rlhf" watch "$id" --coordinator "$coord"
+recovered=$(grep "job $id: .*restoring every role from" "$work/coordinator.log")
+[ -n "$recovered" ] && ok "... the failed Train was repeated from the last checkpoint" ||
+  fail "no recovery in the coordinator's log (rank 1 not killed inside a Train?)"
+echo "$recovered" | sed 's/^/     /'
+cmp -s "$work/ckpt-long-clean/final/model.safetensors" "$work/ckpt-long-kill/final/model.safetensors" &&
+  ok "... and its final policy equals the uninterrupted run's, byte for byte" ||
+  fail "kill -9 rank 1 inside a Train: the final policy differs from the uninterrupted run's"
+unset ITERATIONS INTERVAL EPOCHS
+
+restart_rank1  # while idle
+id=$("$bin/rlhf" submit "$(job after-idle-restart 4 2 2)" --coordinator "$coord")
+expect "rank 1 restarted while idle: the next job SUCCEEDS" 0 "SUCCEEDED" -- \
+  "$bin/rlhf" watch "$id" --coordinator "$coord"
+grep -q "joined the group at policy version" "$work/actor1.log" &&
+  ok "... rank 1 caught up with rank 0's state first" ||
+  fail "rank 1 did not sync: $(tail -5 "$work/actor1.log")"
+
+# 4. SIGTERM to rank 0 stops both.
 kill -TERM "${pid[actor0]}"
 for name in actor0 actor1; do
   for _ in $(seq 1 100); do kill -0 "${pid[$name]}" 2>/dev/null || break; sleep 0.1; done

@@ -23,7 +23,7 @@ finish() {
 
 # Servers for the multi-process tests: `servers_setup BIN_DIR` sets $bin, $model (the gpt2
 # fixture) and a fresh $work, declares the pid/port/mport maps `start` fills, and kills
-# every server (and removes $work) on exit.
+# every server (and removes $work; RLHF_TEST_LOGS=DIR keeps the logs) on exit.
 servers_setup() {
   bin=$(cd "$1" && pwd)
   model=$PWD/tests/golden/fixtures/models/gpt2
@@ -33,6 +33,8 @@ servers_setup() {
 }
 kill_servers() {
   for name in "${!pid[@]}"; do kill -9 "${pid[$name]}" 2>/dev/null; done
+  # RLHF_TEST_LOGS=DIR keeps every server's log for a post-mortem.
+  [ -n "${RLHF_TEST_LOGS:-}" ] && mkdir -p "$RLHF_TEST_LOGS" && cp "$work"/*.log "$RLHF_TEST_LOGS"/
   rm -rf "$work"
 }
 # start NAME BINARY ARGS...: runs a server on ephemeral ports, reads them from its log.

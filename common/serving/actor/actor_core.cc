@@ -243,8 +243,23 @@ absl::Status ActorCore::LoadCheckpoint(const v1::CheckpointRequest& request,
 }
 
 absl::Status ActorCore::SendToGroup(const v1::ActorGroupCommand& command) {
-  std::string bytes = command.SerializeAsString();
-  return group_->Broadcast(&bytes);
+  // A rank was lost or restarted since the last command: re-form the group (waits for
+  // every rank) and give every rank this rank's training state before going on.
+  auto reform = group_->NeedsReform();
+  if (!reform.ok()) return reform.status();
+  if (*reform) {
+    std::cerr << "rlhf-actor: re-forming the data-parallel group (a rank was lost or "
+                 "restarted)"
+              << std::endl;
+    if (auto s = group_->Reform(); !s.ok()) return s;
+    v1::ActorGroupCommand sync;
+    sync.set_sync_state(true);
+    if (auto s = group_->PublishCommand(sync.SerializeAsString()); !s.ok()) return s;
+    if (auto s = AgreeOnOutcome(trainer_->BroadcastState(*group_)); !s.ok()) return s;
+    std::cerr << "rlhf-actor: the group re-formed; every rank has policy version "
+              << trainer_->policy_version() << std::endl;
+  }
+  return group_->PublishCommand(command.SerializeAsString());
 }
 
 absl::Status ActorCore::AgreeOnOutcome(const absl::Status& local) {
@@ -262,7 +277,8 @@ absl::Status ActorCore::AgreeOnOutcome(const absl::Status& local) {
 }
 
 absl::Status ActorCore::SyncWeightsFromLeader() {
-  if (group_ == nullptr) return absl::OkStatus();
+  // A rank that joined late gets the whole state when rank 0 re-forms the group.
+  if (group_ == nullptr || group_->joined_late()) return absl::OkStatus();
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<torch::Tensor> weights;
   for (auto& [name, tensor] : trainer_->NamedWeights(/*include_value_head=*/true)) {
@@ -276,7 +292,7 @@ absl::Status ActorCore::StopGroup() {
   std::lock_guard<std::mutex> lock(mutex_);
   v1::ActorGroupCommand command;
   command.set_stop(true);
-  return SendToGroup(command);
+  return group_->PublishCommand(command.SerializeAsString());
 }
 
 void ActorCore::LogFollowerError(const char* what, const absl::Status& status) {
@@ -289,10 +305,10 @@ absl::Status ActorCore::FollowLeader() {
     return absl::FailedPreconditionError("FollowLeader runs on actor ranks > 0");
   }
   while (true) {
-    std::string bytes;
-    if (auto s = group_->Broadcast(&bytes); !s.ok()) return s;
+    absl::StatusOr<std::string> bytes = group_->NextCommand();
+    if (!bytes.ok()) return bytes.status();
     v1::ActorGroupCommand command;
-    if (!command.ParseFromString(bytes)) {
+    if (!command.ParseFromString(*bytes)) {
       return absl::InternalError("rank 0 sent a command this rank cannot parse");
     }
     switch (command.command_case()) {
@@ -310,6 +326,18 @@ absl::Status ActorCore::FollowLeader() {
         absl::Status loaded = trainer_->LoadCheckpoint(command.load_checkpoint().directory());
         if (!loaded.ok()) LogFollowerError("load checkpoint", loaded);
         AgreeOnOutcome(loaded).IgnoreError();
+        break;
+      }
+      case v1::ActorGroupCommand::kSyncState: {
+        std::lock_guard<std::mutex> lock(mutex_);
+        absl::Status synced = trainer_->BroadcastState(*group_);
+        if (!synced.ok()) LogFollowerError("state sync", synced);
+        AgreeOnOutcome(synced).IgnoreError();
+        if (synced.ok()) {
+          std::cerr << "rlhf-actor rank " << group_->rank()
+                    << ": joined the group at policy version " << trainer_->policy_version()
+                    << std::endl;
+        }
         break;
       }
       case v1::ActorGroupCommand::kStop:
