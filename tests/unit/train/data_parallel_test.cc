@@ -169,6 +169,39 @@ TEST(DataParallelGroupTest, ARankWithoutTokensStillJoinsEveryStep) {
   }
 }
 
+// How a restarted rank catches up: rank 0 has taken two steps, rank 1 is fresh; after
+// BroadcastState both hold the same weights, AdamW moments and steps, and policy version,
+// so one more step on the same batch leaves them bitwise equal (fresh moments would not).
+TEST(DataParallelGroupTest, BroadcastStateCatchesUpAFreshRank) {
+  const AlgorithmConfig sft = ConfigFor("sft");
+  SequenceBatch batch;
+  batch.prompts = {{1, 7}, {2, 9}};
+  batch.responses = {{11, 12, 13}, {14, 15}};
+  std::vector<std::vector<std::pair<std::string, torch::Tensor>>> weights(2);
+  std::vector<int64_t> versions(2, -1);
+  RunTwoRanks([&](DataParallelGroup& group) {
+    TrainerOptions options;
+    options.optimizer.learning_rate = 1e-3;
+    // Each rank trains alone (no all-reduce): only BroadcastState joins them.
+    auto trainer = PolicyTrainer::Load(testing::ModelDir("gpt2"), false, options, nullptr);
+    ASSERT_TRUE(trainer.ok()) << trainer.status();
+    if (group.rank() == 0) {
+      for (int step = 0; step < 2; ++step) ASSERT_TRUE((*trainer)->TrainSft(batch, sft).ok());
+    }
+    ASSERT_TRUE((*trainer)->BroadcastState(group).ok());
+    EXPECT_EQ((*trainer)->policy_version(), 2);
+    ASSERT_TRUE((*trainer)->TrainSft(batch, sft).ok());
+    versions[group.rank()] = (*trainer)->policy_version();
+    weights[group.rank()] = (*trainer)->NamedWeights(false);
+  });
+  EXPECT_EQ(versions[0], 3);
+  EXPECT_EQ(versions[1], 3);
+  ASSERT_EQ(weights[0].size(), weights[1].size());
+  for (size_t i = 0; i < weights[0].size(); ++i) {
+    EXPECT_TRUE(torch::equal(weights[0][i].second, weights[1][i].second)) << weights[0][i].first;
+  }
+}
+
 TEST(BatchShardTest, TokenTensorsFollowTheirRows) {
   PolicyGradientInputs inputs;
   inputs.batch.prompts = {{1}, {2}, {3}, {4}};
