@@ -13,6 +13,16 @@ namespace rlhf::model {
 
 inline constexpr int64_t kMaxPaddedTokens = int64_t{1} << 26;
 
+// Padded tokens per inference forward (reference log-probs, the actor's Evaluate): a
+// larger batch runs as row chunks of about this many tokens, so activations stay bounded
+// whatever the request's size, and a caller who gives up is noticed between chunks.
+inline constexpr int64_t kForwardChunkTokens = 32768;
+
+// Rows per chunk for a batch padded to `width` tokens (at least one).
+inline int64_t ForwardChunkRows(int64_t width) {
+  return width > 0 && width < kForwardChunkTokens ? kForwardChunkTokens / width : 1;
+}
+
 // OK when rows x width padded token slots fit; `rows` and `width` are non-negative.
 inline absl::Status CheckPaddedSize(int64_t rows, int64_t width) {
   if (width > 0 && rows > kMaxPaddedTokens / width) {

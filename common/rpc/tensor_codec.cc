@@ -1,10 +1,12 @@
 #include "common/rpc/tensor_codec.h"
 
+#include <algorithm>
 #include <cstring>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/model/limits.h"
 
 namespace rlhf::rpc {
 
@@ -126,6 +128,24 @@ absl::StatusOr<std::vector<std::vector<int64_t>>> TokensFromProto(const v1::Toke
                                                    proto.ids_size(), " entries"));
   }
   return out;
+}
+
+absl::Status CheckPaddedBatchSize(const v1::SequenceBatch& batch) {
+  const auto& prompts = batch.prompts().offsets();
+  const auto& responses = batch.responses().offsets();
+  if (prompts.size() != responses.size() || prompts.empty()) return absl::OkStatus();
+  int64_t longest = 0;
+  for (int i = 1; i < prompts.size(); ++i) {
+    const int64_t prompt = prompts[i] - prompts[i - 1];
+    const int64_t response = responses[i] - responses[i - 1];
+    // Out-of-order offsets are TokensFromProto's to report; the sum cannot overflow.
+    if (prompt < 0 || response < 0 || prompt > (int64_t{1} << 62) ||
+        response > (int64_t{1} << 62)) {
+      return absl::OkStatus();
+    }
+    longest = std::max(longest, prompt + response);
+  }
+  return model::CheckPaddedSize(prompts.size() - 1, longest);
 }
 
 }  // namespace rlhf::rpc

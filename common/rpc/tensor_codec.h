@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "rlhf/v1/scoring.pb.h"
 #include "rlhf/v1/tensor.pb.h"
 
 namespace rlhf::rpc {
@@ -28,5 +29,10 @@ absl::StatusOr<torch::Tensor> TensorFromProto(const v1::TensorProto& proto);
 // Ragged token sequences <-> TokenBatch (ids + offsets).
 void TokensToProto(const std::vector<std::vector<int64_t>>& sequences, v1::TokenBatch* proto);
 absl::StatusOr<std::vector<std::vector<int64_t>>> TokensFromProto(const v1::TokenBatch& proto);
+
+// Before anything is copied out of a SequenceBatch: its rows padded to the longest
+// prompt + response fit model::kMaxPaddedTokens (RESOURCE_EXHAUSTED otherwise). Offsets
+// that are malformed or of different counts pass here (TokensFromProto reports them).
+absl::Status CheckPaddedBatchSize(const v1::SequenceBatch& batch);
 
 }  // namespace rlhf::rpc

@@ -24,6 +24,7 @@ absl::Status CheckIds(const std::vector<int64_t>& ids, int64_t vocab_size, const
 
 absl::StatusOr<PaddedSequences> PadSequenceBatch(const v1::SequenceBatch& batch,
                                                  const model::ModelConfig& config) {
+  if (auto s = rpc::CheckPaddedBatchSize(batch); !s.ok()) return s;
   auto prompts = rpc::TokensFromProto(batch.prompts());
   if (!prompts.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("batch.prompts: ", prompts.status().message()));

@@ -63,6 +63,15 @@ absl::Status JobLoop::LoadData() {
 absl::Status JobLoop::Sync(std::map<std::string, double>* metrics) {
   const auto start = Clock::now();
   auto stats = clients_.SyncWeights();
+  if (IsRoleLost(stats.status()) && !hooks_.cancelled()) {
+    // A rollout restarted mid-stream: the actor still holds this iteration's weights, so
+    // pushing them again once every role serves is all it takes (a restarted actor shows
+    // as a version mismatch below, and the job recovers from its checkpoint).
+    hooks_.log(absl::StrCat("weight sync: ", stats.status().message(),
+                            "; retrying once every role serves"));
+    RLHF_RETURN_IF_ERROR(WithContext(clients_.WaitForConnected(), "weight sync"));
+    stats = clients_.SyncWeights();
+  }
   if (!stats.ok()) return WithContext(stats.status(), "weight sync");
   if (stats->version != policy_version_) {
     return RoleVersionMismatch("actor (exported to the rollout)", stats->version, policy_version_);

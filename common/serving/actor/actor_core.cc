@@ -29,6 +29,7 @@ absl::StatusOr<torch::Tensor> OptionalTensor(bool has, const v1::TensorProto& pr
 
 absl::StatusOr<train::SequenceBatch> SequenceBatchFromProto(const v1::SequenceBatch& proto,
                                                             const char* what) {
+  if (auto s = rpc::CheckPaddedBatchSize(proto); !s.ok()) return s;
   auto prompts = rpc::TokensFromProto(proto.prompts());
   if (!prompts.ok()) return Prefixed(absl::StrCat(what, ".prompts").c_str(), prompts.status());
   auto responses = rpc::TokensFromProto(proto.responses());

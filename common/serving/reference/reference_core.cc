@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "common/model/limits.h"
 #include "common/model/token_logprobs.h"
 #include "common/rpc/tensor_codec.h"
 #include "common/server/sequence_batch.h"
@@ -35,7 +36,7 @@ absl::StatusOr<torch::Tensor> ReferenceCore::LogProbs(const v1::SequenceBatch& b
     const torch::Device device = model_->device();
     const int64_t rows = padded->input_ids.size(0);
     const int64_t width = padded->input_ids.size(1);
-    const int64_t chunk_rows = std::max<int64_t>(1, kLogProbsChunkTokens / width);
+    const int64_t chunk_rows = model::ForwardChunkRows(width);
     std::vector<torch::Tensor> pieces;
     for (int64_t first = 0; first < rows; first += chunk_rows) {
       if (first > 0 && abandoned && abandoned()) {

@@ -17,10 +17,6 @@
 
 namespace rlhf::reference {
 
-// Padded tokens per forward: a larger batch runs as row chunks of about this many tokens
-// (bounded activations; a caller who gives up is noticed between chunks).
-inline constexpr int64_t kLogProbsChunkTokens = 32768;
-
 class ReferenceCore {
  public:
   explicit ReferenceCore(std::shared_ptr<model::CausalLm> model);
@@ -28,7 +24,8 @@ class ReferenceCore {
   // F32 [total response tokens]: log p(response token | prompt, earlier response tokens),
   // flat in the order of batch.responses.ids. temperature 0 means 1. Errors
   // (InvalidArgument) name the bad field: offsets, counts, token ids, lengths.
-  // `abandoned` (optional) is polled between row chunks: true stops it (Cancelled).
+  // Runs as row chunks of model::kForwardChunkTokens padded tokens; `abandoned`
+  // (optional) is polled between them: true stops it (Cancelled).
   absl::StatusOr<torch::Tensor> LogProbs(const v1::SequenceBatch& batch, float temperature,
                                          const std::function<bool()>& abandoned = nullptr);
 

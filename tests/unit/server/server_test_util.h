@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -94,6 +95,16 @@ inline double MetricValue(const std::string& exposition, const std::string& metr
     for (const auto& label : labels) all = all && line.find(label) != std::string::npos;
     if (!all) continue;
     return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return -1;
+}
+
+// This process's peak resident set size (VmHWM) in MiB, or -1 where /proc is missing.
+inline int64_t PeakRssMiB() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stoll(line.substr(6)) / 1024;  // kB
   }
   return -1;
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "common/model/limits.h"
 #include "common/model/loader.h"
 #include "common/model/token_logprobs.h"
 #include "common/rpc/tensor_codec.h"
@@ -137,12 +138,12 @@ TEST_F(ReferenceServiceTest, BadRequestsAreInvalidArgumentAndServingContinues) {
   EXPECT_TRUE(Call(MakeRequest({{1, 2}}, {{3}}), &response).ok());
 }
 
-// A batch larger than one chunk (kLogProbsChunkTokens padded tokens) runs as row chunks
+// A batch larger than one chunk (model::kForwardChunkTokens padded tokens) runs as row chunks
 // with the same result; a caller who gives up is noticed between chunks.
 TEST(ReferenceCoreTest, ChunkedBatchesEqualOneForwardAndStopWhenAbandoned) {
   ReferenceCore core(LoadModel());
   const int64_t width = 100;  // 80 prompt + 20 response tokens per row
-  const int64_t rows = kLogProbsChunkTokens / width * 2 + 3;  // two chunks and a bit
+  const int64_t rows = model::kForwardChunkTokens / width * 2 + 3;  // two chunks and a bit
   std::vector<std::vector<int64_t>> prompts, responses;
   for (int64_t r = 0; r < rows; ++r) {
     prompts.push_back(std::vector<int64_t>(80, 1 + r % 300));
