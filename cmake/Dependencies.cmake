@@ -55,15 +55,12 @@ if(RLHF_WITH_TORCH)
       OUTPUT_VARIABLE _torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE COMMAND_ERROR_IS_FATAL ANY)
     set(Torch_DIR ${_torch_prefix}/Torch)
   endif()
-  # Torch's config probes for GPUs with a CUDA test program unless the target
-  # architectures are given; we name them (A100, H100) so configure needs no GPU.
-  if(NOT TORCH_CUDA_ARCH_LIST AND NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
-    set(TORCH_CUDA_ARCH_LIST "8.0;9.0")
-  endif()
+  include(cmake/TorchCuda.cmake)  # CUDA 12 from the wheel's nvidia packages: torch::cudart
   find_package(Torch CONFIG REQUIRED)
   set(TORCH_INSTALL_PREFIX ${TORCH_INSTALL_PREFIX} CACHE INTERNAL "")
-  # The wheel is CUDA-built; a CPU build links only the CPU libraries, so binaries
-  # start fast and need no CUDA runtime. RLHF_WITH_CUDA links the full set (NCCL).
+  # The wheel is CUDA-built; a CPU build links only torch_cpu and c10 (which still load
+  # the wheel's libcudart.so.12 through their own run paths), so binaries start fast and
+  # need no GPU. RLHF_WITH_CUDA links the full set (torch_cuda, NCCL).
   add_library(rlhf_torch INTERFACE)
   if(RLHF_WITH_CUDA)
     target_link_libraries(rlhf_torch INTERFACE ${TORCH_LIBRARIES})

@@ -18,6 +18,9 @@ APT_PACKAGES=(
 
 # PyPI pins. torch's wheel carries LibTorch: C++ headers, shared libraries, CMake config.
 TORCH_PIN="torch==2.9.1"
+# CUDA 12.8 headers the wheel's nvidia-*-cu12 dependencies lack (crt/, nv/target), for
+# -DRLHF_WITH_CUDA=ON (cmake/TorchCuda.cmake). Headers only: nothing of ours runs nvcc.
+CUDA_HEADER_PINS=(nvidia-cuda-nvcc-cu12==12.8.93 nvidia-cuda-cccl-cu12==12.8.90)
 PY_REFERENCE_PINS=(transformers==4.57.1 tokenizers==0.22.1 safetensors==0.6.2
                    numpy==2.3.4 trl==0.24.0 accelerate==1.11.0 datasets==4.4.1)
 
@@ -43,6 +46,12 @@ pip_has() { .venv/bin/python -m pip show "${1%%==*}" 2>/dev/null | grep -qx "Ver
 if ! pip_has "$TORCH_PIN"; then
   echo "[install_deps] pip: $TORCH_PIN"
   .venv/bin/python -m pip install -q --disable-pip-version-check "$TORCH_PIN"
+fi
+need=()
+for p in "${CUDA_HEADER_PINS[@]}"; do pip_has "$p" || need+=("$p"); done
+if ((${#need[@]})); then
+  echo "[install_deps] pip: ${need[*]}"
+  .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps "${need[@]}"
 fi
 if [ "${1:-}" = "--python" ]; then
   need=()

@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status/torch_status.h"
+#include "common/train/nccl_backend.h"
 
 namespace rlhf::train {
 namespace {
@@ -35,7 +36,22 @@ std::vector<uint8_t> Bytes(const std::string& s) { return {s.begin(), s.end()}; 
 struct DataParallelGroup::Impl {
   DataParallelOptions options;
   c10::intrusive_ptr<c10d::TCPStore> store;
-  c10::intrusive_ptr<c10d::ProcessGroupGloo> group;
+  c10::intrusive_ptr<c10d::Backend> group;  // Gloo, or NCCL for CUDA ranks
+
+  // Runs `op` on `tensors` where the backend wants them (NCCL: on the device), leaving
+  // the results in `tensors`.
+  void Run(std::vector<torch::Tensor>& tensors,
+           const std::function<c10::intrusive_ptr<c10d::Work>(std::vector<torch::Tensor>&)>& op) {
+    const bool move = options.device.is_cuda();
+    std::vector<torch::Tensor> placed;
+    for (const torch::Tensor& t : tensors) {
+      placed.push_back(move && t.device() != options.device ? t.to(options.device) : t);
+    }
+    op(placed)->wait();
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      if (!placed[i].is_same(tensors[i])) tensors[i].copy_(placed[i]);
+    }
+  }
 
   int64_t StoredGeneration() {
     const std::vector<uint8_t> value = store->get(kGenerationKey);
@@ -55,15 +71,22 @@ DataParallelGroup::~DataParallelGroup() = default;
 absl::Status DataParallelGroup::Form(int64_t generation) {
   return CatchTorchErrors("forming the data-parallel group", [&]() -> absl::Status {
     impl_->group.reset();  // closes the old generation's connections: its waiters fail
-    auto gloo_options = c10d::ProcessGroupGloo::Options::create(impl_->options.timeout);
-    gloo_options->devices.push_back(
-        impl_->options.gloo_host.empty()
-            ? c10d::ProcessGroupGloo::createDefaultDevice()
-            : c10d::ProcessGroupGloo::createDeviceForHostname(impl_->options.gloo_host));
     auto prefixed =
         c10::make_intrusive<c10d::PrefixStore>(absl::StrCat("g", generation, "/"), impl_->store);
-    impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(
-        prefixed, static_cast<int>(rank_), static_cast<int>(world_size_), gloo_options);
+    if (impl_->options.device.is_cuda()) {
+      auto nccl = MakeNcclBackend(prefixed, static_cast<int>(rank_), static_cast<int>(world_size_),
+                                  impl_->options.timeout);
+      if (!nccl.ok()) return nccl.status();
+      impl_->group = *nccl;
+    } else {
+      auto gloo_options = c10d::ProcessGroupGloo::Options::create(impl_->options.timeout);
+      gloo_options->devices.push_back(
+          impl_->options.gloo_host.empty()
+              ? c10d::ProcessGroupGloo::createDefaultDevice()
+              : c10d::ProcessGroupGloo::createDeviceForHostname(impl_->options.gloo_host));
+      impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(
+          prefixed, static_cast<int>(rank_), static_cast<int>(world_size_), gloo_options);
+    }
     generation_ = generation;
     next_command_ = 0;
     broken_ = false;
@@ -220,7 +243,7 @@ absl::Status DataParallelGroup::AllReduceSum(torch::Tensor& tensor) {
   if (world_size_ == 1) return absl::OkStatus();
   return Collective("all-reduce", [&] {
     std::vector<torch::Tensor> tensors = {tensor};
-    impl_->group->allreduce(tensors)->wait();
+    impl_->Run(tensors, [&](auto& t) { return impl_->group->allreduce(t); });
   });
 }
 
@@ -232,7 +255,7 @@ absl::Status DataParallelGroup::AllReduceMean(std::vector<torch::Tensor>& gradie
     flat.reserve(gradients.size());
     for (const torch::Tensor& g : gradients) flat.push_back(g.reshape(-1).to(torch::kFloat32));
     std::vector<torch::Tensor> buffer = {torch::cat(flat)};
-    impl_->group->allreduce(buffer)->wait();
+    impl_->Run(buffer, [&](auto& t) { return impl_->group->allreduce(t); });
     buffer[0].div_(static_cast<double>(world_size_));
     int64_t offset = 0;
     for (torch::Tensor& g : gradients) {
@@ -248,11 +271,11 @@ absl::Status DataParallelGroup::Broadcast(std::string* bytes) {
   return Collective("broadcast", [&] {
     std::vector<torch::Tensor> size = {
         torch::tensor({static_cast<int64_t>(rank_ == 0 ? bytes->size() : 0)}, torch::kInt64)};
-    impl_->group->broadcast(size)->wait();
+    impl_->Run(size, [&](auto& t) { return impl_->group->broadcast(t); });
     const int64_t n = size[0].item<int64_t>();
     std::vector<torch::Tensor> data = {torch::empty({n}, torch::kUInt8)};
     if (rank_ == 0) std::memcpy(data[0].data_ptr(), bytes->data(), n);
-    if (n > 0) impl_->group->broadcast(data)->wait();
+    if (n > 0) impl_->Run(data, [&](auto& t) { return impl_->group->broadcast(t); });
     if (rank_ != 0) bytes->assign(static_cast<const char*>(data[0].data_ptr()), n);
   });
 }
@@ -263,7 +286,7 @@ absl::Status DataParallelGroup::BroadcastTensors(std::vector<torch::Tensor>& ten
     torch::NoGradGuard no_grad;
     for (torch::Tensor& t : tensors) {
       std::vector<torch::Tensor> one = {t.is_contiguous() ? t : t.contiguous()};
-      impl_->group->broadcast(one)->wait();
+      impl_->Run(one, [&](auto& x) { return impl_->group->broadcast(x); });
       if (!one[0].is_same(t)) t.copy_(one[0]);
     }
   });

@@ -1,10 +1,10 @@
 #pragma once
 
 // DataParallelGroup: the actor ranks of one data-parallel group, joined through a c10d
-// process group (Gloo over TCP; DESIGN.md). Each rank trains on its shard of a minibatch;
-// AllReduceMean averages the gradients so that every rank takes the identical step.
-// Rank 0 also drives the others: it broadcasts each command (services/actor) and they
-// follow.
+// process group (Gloo over TCP on the CPU, NCCL on CUDA devices; DESIGN.md). Each rank trains on
+// its shard of a minibatch; AllReduceMean averages the gradients so that every rank takes the
+// identical step. Rank 0 also drives the others: it broadcasts each command (services/actor) and
+// they follow.
 //
 // Rendezvous: rank 0 hosts a c10d TCPStore at `store_host:store_port`; every rank
 // connects to it, then Gloo connects each pair of ranks directly.
@@ -45,6 +45,8 @@ struct DataParallelOptions {
   std::string gloo_host;
   // How long joining, and any one collective, may wait for the other ranks.
   std::chrono::milliseconds timeout = std::chrono::minutes(10);
+  // The ranks' training device: CUDA ranks use NCCL (a CUDA build), CPU ranks Gloo.
+  torch::Device device = torch::kCPU;
 };
 
 class DataParallelGroup final : public GradientAllReducer {

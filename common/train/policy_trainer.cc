@@ -78,7 +78,9 @@ absl::StatusOr<std::unique_ptr<PolicyTrainer>> PolicyTrainer::CreateRewardModel(
 absl::StatusOr<std::unique_ptr<PolicyTrainer>> PolicyTrainer::LoadRewardModel(
     const std::filesystem::path& dir, TrainerOptions options,
     std::shared_ptr<GradientAllReducer> all_reducer) {
-  auto model = model::LoadSequenceClassifier(dir);
+  model::LoadOptions load;
+  load.device = options.device;
+  auto model = model::LoadSequenceClassifier(dir, load);
   if (!model.ok()) return model.status();
   if (!options.tokenizer_dir) options.tokenizer_dir = dir;
   return CreateRewardModel(std::move(*model), std::move(options), std::move(all_reducer));
@@ -105,6 +107,7 @@ absl::StatusOr<std::unique_ptr<PolicyTrainer>> PolicyTrainer::Load(
     std::shared_ptr<GradientAllReducer> all_reducer) {
   model::LoadOptions load;
   load.value_head = value_head;
+  load.device = options.device;
   auto model = model::LoadCausalLm(dir, load);
   if (!model.ok()) return model.status();
   if (!options.tokenizer_dir) options.tokenizer_dir = dir;

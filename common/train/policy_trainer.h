@@ -42,6 +42,8 @@ struct TrainerOptions {
   int64_t pad_token_id = 0;    // padding id (masked out; any valid id works)
   // Tokenizer files copied into checkpoints (the model's source directory).
   std::optional<std::filesystem::path> tokenizer_dir;
+  // Where Load/LoadRewardModel put the model (float32 master weights on any device).
+  torch::Device device = torch::kCPU;
 };
 
 struct EvaluateResult {

@@ -7,13 +7,16 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "common/cli/flags.h"
+#include "common/model/device_flags.h"
 #include "common/server/model_server.h"
 #include "common/server/termination_signal.h"
 #include "common/train/data_parallel_group.h"
@@ -59,6 +62,9 @@ int main(int argc, char** argv) {
   flags.Int("group-timeout-s", &group_timeout_s,
             "seconds to wait for the other ranks to join, and for any one collective");
 
+  rlhf::model::DeviceFlags device_flags;
+  device_flags.Register(flags, /*with_dtype=*/false);
+
   // Loads the trainer and joins the group (blocks until every rank has joined).
   auto load_core = [&]() -> absl::StatusOr<std::shared_ptr<rlhf::actor::ActorCore>> {
     std::shared_ptr<rlhf::train::DataParallelGroup> group;
@@ -95,6 +101,21 @@ int main(int argc, char** argv) {
   const int exit_code = rlhf::server::RunModelServer(
       {.program = "rlhf-actor",
        .service_name = "rlhf.v1.ActorService",
+       .check_flags = [&]() -> absl::Status {
+         // A bare --device cuda means cuda:LOCAL_RANK (torchrun), else cuda:<--rank>.
+         int64_t local_rank = group_options.rank;
+         if (const char* env = std::getenv("LOCAL_RANK"); env != nullptr) {
+           if (!absl::SimpleAtoi(env, &local_rank) || local_rank < 0) {
+             return absl::InvalidArgumentError(
+                 absl::StrCat("LOCAL_RANK: want an integer >= 0, got '", env, "'"));
+           }
+         }
+         auto resolved = device_flags.Resolve(model_dir, local_rank);
+         if (!resolved.ok()) return resolved.status();
+         trainer_options.device = resolved->device;
+         group_options.device = resolved->device;  // NCCL between CUDA ranks, else Gloo
+         return absl::OkStatus();
+       },
        .make_service =
            [&](rlhf::server::RpcExecutor executor) {
              service = std::make_unique<rlhf::actor::ActorService>(std::move(executor));

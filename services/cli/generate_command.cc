@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "common/cli/flags.h"
+#include "common/model/device_flags.h"
 #include "common/model/generation.h"
 #include "common/model/loader.h"
 #include "common/model/sampling.h"
@@ -35,6 +36,8 @@ int RunGenerate(const std::vector<std::string>& args) {
   flags.Int("top-k", &top_k, "keep only the k most likely tokens; 0 = off");
   flags.UInt("seed", &seed, "sampling seed: same seed, same output");
   flags.Bool("show-ids", &show_ids, "also print the prompt and generated token ids");
+  model::DeviceFlags device_flags;
+  device_flags.Register(flags);
   if (auto status = flags.Parse(args); !status.ok()) return Fail(status);
   if (flags.help_requested()) {
     std::cout << flags.Usage();
@@ -57,9 +60,11 @@ int RunGenerate(const std::vector<std::string>& args) {
                                    {"top_p", "--top-p"}}));
   }
 
+  auto load_options = device_flags.Resolve(model_dir);
+  if (!load_options.ok()) return Fail(load_options.status());
   auto tokenizer = tokenizer::Tokenizer::FromDirectory(model_dir);
   if (!tokenizer.ok()) return Fail(tokenizer.status());
-  auto model = model::LoadCausalLm(model_dir);
+  auto model = model::LoadCausalLm(model_dir, *load_options);
   if (!model.ok()) return Fail(model.status());
   auto prompt_ids = (*tokenizer)->Encode(prompt);
   if (!prompt_ids.ok()) return Fail(prompt_ids.status());

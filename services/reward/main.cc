@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/cli/flags.h"
+#include "common/model/device_flags.h"
 #include "common/server/model_server.h"
 #include "common/server/termination_signal.h"
 #include "services/reward/reward_service.h"
@@ -28,6 +29,10 @@ int main(int argc, char** argv) {
   flags.Float("match-reward", &match_reward, "exact_match / regex reward on a match");
   flags.Float("mismatch-reward", &mismatch_reward, "exact_match / regex reward otherwise");
 
+  rlhf::model::DeviceFlags device_flags;
+  device_flags.Register(flags);
+  rlhf::model::LoadOptions load_options;
+
   std::unique_ptr<rlhf::reward::RewardService> service;
   return rlhf::server::RunModelServer(
       {.program = "rlhf-reward",
@@ -37,6 +42,9 @@ int main(int argc, char** argv) {
            if (model_dir.empty()) return absl::InvalidArgumentError("give --model or --scorer");
            scorer_kind = "model";
          }
+         auto resolved = device_flags.Resolve(model_dir);
+         if (!resolved.ok()) return resolved.status();
+         load_options = *resolved;
          return absl::OkStatus();
        },
        .make_service =
@@ -52,7 +60,7 @@ int main(int argc, char** argv) {
          spec.set_target_length(target_length);
          spec.set_match_reward(match_reward);
          spec.set_mismatch_reward(mismatch_reward);
-         auto scorer = rlhf::reward::MakeScorer(spec, model_dir);
+         auto scorer = rlhf::reward::MakeScorer(spec, model_dir, load_options);
          if (!scorer.ok()) return scorer.status();
          service->SetScorer(std::shared_ptr<rlhf::reward::Scorer>(std::move(*scorer)));
          return absl::OkStatus();

@@ -26,6 +26,15 @@ check "missing model dir" 1 "^rlhf generate: error: .*nonexistent" -- \
   "$rlhf" generate --model /nonexistent --prompt hi
 check "unknown flag" 2 "unknown flag --tempreature" -- \
   "$rlhf" generate --model $model --prompt hi --tempreature 1
+check "--device cuda without CUDA: one clear line, exit 2" 2 \
+  "^rlhf generate: error: --device cuda:0: CUDA is not available here" -- \
+  "$rlhf" generate --model $model --prompt hi --device cuda
+check "bad --device" 2 "--device: want cpu, cuda or cuda:N, got 'gpu'" -- \
+  "$rlhf" generate --model $model --prompt hi --device gpu
+check "bad --dtype" 2 "--dtype: want float32, bfloat16 or float16" -- \
+  "$rlhf" generate --model $model --prompt hi --dtype half
+check "--dtype bfloat16 on the CPU generates" 0 "^Once upon a time" -- \
+  "$rlhf" generate --model $model --prompt "Once upon a time" --max-new-tokens 8 --dtype bfloat16
 check "bad number" 2 "--top-p: \"abc\" is not a finite number" -- \
   "$rlhf" generate --model $model --prompt hi --top-p abc
 check "negative temperature, named as the flag" 2 "error: --temperature must be finite and >= 0" -- \
@@ -68,5 +77,5 @@ result "padded vocab: eval reports no out-of-range id" $? "output: $eval_out"
 [ "$(grep -c '"response"' "$tmp/s.jsonl" 2>/dev/null)" = 3 ]
 result "padded vocab: eval writes one sample per prompt" $? \
   "want 3 lines with a response in --samples-out, got: $(cat "$tmp/s.jsonl" 2>&1)"
-echo "$((17 - failures)) passed, $failures failed"
+echo "$((21 - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]

@@ -219,13 +219,14 @@ class AffineScorer : public Scorer {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Scorer>> MakeScorer(const v1::RewardSpec& spec,
-                                                   const std::string& model_dir) {
+                                                   const std::string& model_dir,
+                                                   const model::LoadOptions& load) {
   const std::string& kind = spec.kind();
   if (kind == "model" || kind.empty()) {
     if (model_dir.empty()) {
       return absl::InvalidArgumentError("reward.kind \"model\" needs a reward model directory");
     }
-    auto model = model::LoadSequenceClassifier(model_dir);
+    auto model = model::LoadSequenceClassifier(model_dir, load);
     if (!model.ok()) return model.status();
     return MakeModelScorer(*model);
   }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/model/loader.h"
 #include "common/model/sequence_classifier.h"
 #include "rlhf/v1/job.pb.h"
 #include "rlhf/v1/scoring.pb.h"
@@ -41,10 +42,12 @@ absl::StatusOr<std::unique_ptr<Scorer>> MakeLengthScorer(int64_t target_length);
 
 // The scorer a job's RewardSpec (defaults applied) asks for; the one place a reward spec
 // becomes a scorer, for `rlhf local`, rlhf-reward's flags and per-request specs alike.
-//   model:                 LoadSequenceClassifier(model_dir) (InvalidArgument if empty);
+//   model:                 LoadSequenceClassifier(model_dir, load) (InvalidArgument if
+//                          model_dir is empty);
 //   exact_match, regex:    the verifier's 1/0 mapped to match_reward / mismatch_reward;
 //   length:                MakeLengthScorer(target_length).
 absl::StatusOr<std::unique_ptr<Scorer>> MakeScorer(const v1::RewardSpec& spec,
-                                                   const std::string& model_dir);
+                                                   const std::string& model_dir,
+                                                   const model::LoadOptions& load = {});
 
 }  // namespace rlhf::reward
