@@ -62,9 +62,14 @@ if(RLHF_WITH_TORCH)
   # the wheel's libcudart.so.12 through their own run paths), so binaries start fast and
   # need no GPU. RLHF_WITH_CUDA links the full set (torch_cuda, NCCL).
   add_library(rlhf_torch INTERFACE)
+  # CUDA is linked, not compiled against: loading torch_cuda registers LibTorch's CUDA
+  # hooks, so every file compiles exactly as in the CPU build (one compiler cache serves
+  # both) and only common/train/nccl_backend.cc sees CUDA headers. --no-as-needed keeps
+  # torch_cuda although nothing else names its symbols.
   if(RLHF_WITH_CUDA)
-    target_link_libraries(rlhf_torch INTERFACE ${TORCH_LIBRARIES})
-    target_compile_definitions(rlhf_torch INTERFACE RLHF_WITH_CUDA=1)
+    target_link_libraries(rlhf_torch INTERFACE torch_cpu c10
+                          $<LINK_ONLY:torch_cuda> $<LINK_ONLY:c10_cuda>)
+    target_link_options(rlhf_torch INTERFACE "LINKER:--no-as-needed")
   else()
     target_link_libraries(rlhf_torch INTERFACE torch_cpu c10)
   endif()

@@ -2,7 +2,9 @@
 # The one test command (README, .ci/run): installs what is missing, builds, and runs
 #   1. every unit/integration test (ctest, Release build in build/),
 #   2. the bad-input tests of io/tokenizer/model again under ASan + UBSan (build-asan/),
-#   3. each libFuzzer target briefly (build-fuzz/, clang).
+#   3. each libFuzzer target briefly (build-fuzz/, clang),
+#   4. the CUDA build (build-cuda/, -DRLHF_WITH_CUDA=ON: the torch wheel's CUDA 12 and NCCL)
+#      compiles and links, and its unit tests pass on this machine's CPU.
 # Idempotent; a second run rebuilds only what changed (ccache, Ninja).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,5 +52,22 @@ for fuzzer in safetensors tokenizer; do
   echo "$fuzzer: $(grep -E 'stat::number_of_executed_units' "$log" | awk '{print $2}') inputs, no crash"
   rm -rf "$corpus"
 done
+
+stage "CUDA build: -DRLHF_WITH_CUDA=ON compiles, links, and passes the unit tests on the CPU"
+# Every file but the NCCL backend compiles as in build/, so ccache serves nearly all of it.
+if [ ! -f build-cuda/build.ninja ]; then
+  cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DRLHF_WITH_CUDA=ON
+fi
+cmake --build build-cuda -j "$JOBS"
+ldd build-cuda/bin/rlhf-actor | grep -q "libnccl.so.2 => .*/nvidia/nccl/" ||
+  { echo "build-cuda/bin/rlhf-actor does not link the wheel's NCCL"; exit 1; }
+ctest --test-dir build-cuda --output-on-failure -j "$JOBS" -L unit
+if ! nvidia-smi -L >/dev/null 2>&1; then  # no GPU: asking for one is one line and exit 2
+  set +e
+  out=$(build-cuda/bin/rlhf-actor --model examples/models/tiny-gpt2 --device cuda 2>&1); status=$?
+  set -e
+  [ "$status" -eq 2 ] && grep -q "CUDA is not available here" <<<"$out" ||
+    { echo "rlhf-actor --device cuda without a GPU: exit $status: $out"; exit 1; }
+fi
 
 stage "all tests passed"
