@@ -138,8 +138,18 @@ absl::Status JobLoop::Recover(int64_t iteration, const absl::Status& cause) {
   hooks_.log(absl::StrCat("iteration ", iteration, ": ", cause.message(),
                           "; restoring every role from ",
                           last_checkpoint_.empty() ? "the job's start" : last_checkpoint_));
+  // A role still down after the connect timeout fails the job (named, within that time).
   RLHF_RETURN_IF_ERROR(WithContext(clients_.WaitForConnected(), "recovering"));
-  return WithContext(RestoreFrom(last_checkpoint_, /*reset_actor=*/true), "recovering");
+  absl::Status restored = RestoreFrom(last_checkpoint_, /*reset_actor=*/true);
+  // Every role answered, yet the restore lost one again (an actor group still re-forming
+  // around a restarted rank): wait for them and restore again, a few times.
+  for (int attempt = 1; IsRoleLost(restored) && attempt < kMaxRecoveries && !hooks_.cancelled();
+       ++attempt) {
+    hooks_.log(absl::StrCat("recovering: ", restored.message(), "; restoring again"));
+    RLHF_RETURN_IF_ERROR(WithContext(clients_.WaitForConnected(), "recovering"));
+    restored = RestoreFrom(last_checkpoint_, /*reset_actor=*/true);
+  }
+  return WithContext(restored, "recovering");
 }
 
 absl::Status JobLoop::WriteCheckpoint(int64_t iteration, std::string* path) {

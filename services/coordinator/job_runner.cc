@@ -122,13 +122,7 @@ absl::Status JobLoop::Run() {
     }
     if (IsRoleLost(status) && recoveries < kMaxRecoveries && !hooks_.cancelled()) {
       ++recoveries;
-      absl::Status recovered = Recover(iteration, status);
-      // A role still down (or an actor group still re-forming) is waited for again.
-      while (IsRoleLost(recovered) && recoveries < kMaxRecoveries && !hooks_.cancelled()) {
-        ++recoveries;
-        recovered = Recover(iteration, recovered);
-      }
-      RLHF_RETURN_IF_ERROR(recovered);
+      RLHF_RETURN_IF_ERROR(Recover(iteration, status));
       iteration = first_iteration_;  // the iterations after the restored checkpoint again
       continue;
     }
