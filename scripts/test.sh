@@ -59,7 +59,9 @@ if [ ! -f build-cuda/build.ninja ]; then
   cmake -S . -B build-cuda -G Ninja -DCMAKE_BUILD_TYPE=Release -DRLHF_WITH_CUDA=ON
 fi
 cmake --build build-cuda -j "$JOBS"
-ldd build-cuda/bin/rlhf-actor | grep -q "libnccl.so.2 => .*/nvidia/nccl/" ||
+# (ldd's output first: grep -q would close the pipe early and pipefail report it)
+linked=$(ldd build-cuda/bin/rlhf-actor)
+grep -q "libnccl.so.2 => .*/nvidia/nccl/" <<<"$linked" ||
   { echo "build-cuda/bin/rlhf-actor does not link the wheel's NCCL"; exit 1; }
 # Known defect (issue 13): once libtorch_cuda.so is loaded, civetweb cannot start the
 # /metrics exposer ("null context when constructing CivetServer"; the CPU build with
