@@ -80,43 +80,43 @@ restart_rank1() {
   cat "$work/actor1.log" >>"$work/actor1-before.log"
   start actor1 "$bin/rlhf-actor" --model "$model" --lr 1e-4 --rank 1 "${group[@]}"
 }
+# killed_run NAME WHEN WAIT_ITERATION PAUSE_S: an uninterrupted run (NAME-clean), then the
+# same job (NAME-kill) with rank 1 killed and restarted once WAIT_ITERATION iterations are
+# done (and PAUSE_S more); it must SUCCEED with the uninterrupted run's final policy, byte
+# for byte. Leaves the killed job in $id and the iteration it was killed at in $it.
+killed_run() {
+  local name=$1 when=$2
+  id=$("$bin/rlhf" submit "$(job "$name-clean" 4 2 2)" --coordinator "$coord")
+  expect "an uninterrupted $ITERATIONS-iteration run over 2 ranks ($name)" 0 "SUCCEEDED" -- \
+    "$bin/rlhf" watch "$id" --coordinator "$coord"
+  id=$("$bin/rlhf" submit "$(job "$name-kill" 4 2 2)" --coordinator "$coord")
+  wait_iteration "$id" "$3"
+  sleep "$4"
+  restart_rank1
+  expect "kill -9 rank 1 $when: the job still SUCCEEDS" 0 "SUCCEEDED" -- \
+    "$bin/rlhf" watch "$id" --coordinator "$coord"
+  cmp -s "$work/ckpt-$name-clean/final/model.safetensors" \
+    "$work/ckpt-$name-kill/final/model.safetensors" &&
+    ok "kill -9 rank 1 $when: the final policy equals the uninterrupted run's, byte for byte" ||
+    fail "kill -9 rank 1 $when: the final policy differs from the uninterrupted run's"
+}
+
 export ITERATIONS=12 INTERVAL=1
-id=$("$bin/rlhf" submit "$(job clean 4 2 2)" --coordinator "$coord")
-expect "an uninterrupted 12-iteration run over 2 ranks" 0 "SUCCEEDED" -- \
-  "$bin/rlhf" watch "$id" --coordinator "$coord"
-id=$("$bin/rlhf" submit "$(job kill-rank1 4 2 2)" --coordinator "$coord")
-wait_iteration "$id" 3
-restart_rank1
+killed_run mid "mid-job" 3 0
 [ "${it:-0}" -ge 3 ] && [ "${it:-0}" -lt 12 ] && ok "killed rank 1 at iteration $it/12 and restarted it" ||
   fail "did not catch the job mid-run (iteration ${it:-?})"
-expect "kill -9 rank 1 mid-job: the job still SUCCEEDS" 0 "SUCCEEDED" -- \
-  "$bin/rlhf" watch "$id" --coordinator "$coord"
 grep "job $id: .*restoring every role from" "$work/coordinator.log" | sed 's/^/     /'
 kill -0 "${pid[actor0]}" && ok "rank 0 kept running" || fail "rank 0 died"
-cmp -s "$work/ckpt-clean/final/model.safetensors" "$work/ckpt-kill-rank1/final/model.safetensors" &&
-  ok "kill -9 rank 1: the final policy equals the uninterrupted run's, byte for byte" ||
-  fail "kill -9 rank 1: the final policy differs from the uninterrupted run's"
 
 # Inside a Train (60 epochs x 2 minibatches: most of each iteration): rank 0's all-reduce
 # fails, the coordinator restores every role from the last checkpoint once rank 0 has
 # re-formed the group with the restarted rank 1.
 export ITERATIONS=3 EPOCHS=60
-id=$("$bin/rlhf" submit "$(job long-clean 4 2 2)" --coordinator "$coord")
-expect "an uninterrupted run with long Trains" 0 "SUCCEEDED" -- \
-  "$bin/rlhf" watch "$id" --coordinator "$coord"
-id=$("$bin/rlhf" submit "$(job long-kill 4 2 2)" --coordinator "$coord")
-wait_iteration "$id" 1
-sleep 0.5
-restart_rank1
-expect "kill -9 rank 1 inside a Train: the job still SUCCEEDS" 0 "SUCCEEDED" -- \
-  "$bin/rlhf" watch "$id" --coordinator "$coord"
+killed_run long "inside a Train" 1 0.5
 recovered=$(grep "job $id: .*restoring every role from" "$work/coordinator.log")
 [ -n "$recovered" ] && ok "... the failed Train was repeated from the last checkpoint" ||
   fail "no recovery in the coordinator's log (rank 1 not killed inside a Train?)"
 echo "$recovered" | sed 's/^/     /'
-cmp -s "$work/ckpt-long-clean/final/model.safetensors" "$work/ckpt-long-kill/final/model.safetensors" &&
-  ok "... and its final policy equals the uninterrupted run's, byte for byte" ||
-  fail "kill -9 rank 1 inside a Train: the final policy differs from the uninterrupted run's"
 unset ITERATIONS INTERVAL EPOCHS
 
 restart_rank1  # while idle
