@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "common/model/limits.h"
 #include "common/status/torch_status.h"
 
 namespace rlhf::model {
@@ -147,6 +148,35 @@ absl::StatusOr<TokenLogprobs> ComputeTokenLogprobs(CausalLm& model, const torch:
     if (model.has_value_head()) out.values = model.Values(hidden);
     return out;
   });
+}
+
+absl::StatusOr<TokenLogprobs> ComputeTokenLogprobsByRows(CausalLm& model,
+                                                         const torch::Tensor& input_ids,
+                                                         const torch::Tensor& attention_mask,
+                                                         const TokenLogprobsOptions& options,
+                                                         const std::function<bool()>& abandoned) {
+  const int64_t rows = input_ids.size(0);
+  const int64_t chunk_rows = ForwardChunkRows(input_ids.size(1));
+  const torch::Device device = model.device();
+  std::vector<torch::Tensor> logprobs, entropy, values;
+  for (int64_t first = 0; first < rows; first += chunk_rows) {
+    if (first > 0 && abandoned && abandoned()) {
+      return absl::CancelledError(
+          absl::StrCat("abandoned by the caller after ", first, " of ", rows, " sequences"));
+    }
+    const int64_t count = std::min(chunk_rows, rows - first);
+    auto out = ComputeTokenLogprobs(model, input_ids.narrow(0, first, count).to(device),
+                                    attention_mask.narrow(0, first, count).to(device), options);
+    if (!out.ok()) return out.status();
+    logprobs.push_back(out->logprobs.to(torch::kCPU, torch::kFloat32));
+    entropy.push_back(out->entropy.to(torch::kCPU, torch::kFloat32));
+    if (out->values.defined()) values.push_back(out->values.to(torch::kCPU, torch::kFloat32));
+  }
+  TokenLogprobs result;
+  result.logprobs = torch::cat(logprobs);
+  result.entropy = torch::cat(entropy);
+  if (!values.empty()) result.values = torch::cat(values);
+  return result;
 }
 
 }  // namespace rlhf::model

@@ -8,6 +8,7 @@
 // [tokens, vocab] activation either.
 
 #include <cstdint>
+#include <functional>
 #include <utility>
 
 #include <torch/torch.h>
@@ -48,5 +49,14 @@ std::pair<torch::Tensor, torch::Tensor> ChunkedLogprobsAndEntropy(
 absl::StatusOr<TokenLogprobs> ComputeTokenLogprobs(CausalLm& model, const torch::Tensor& input_ids,
                                                    const torch::Tensor& attention_mask,
                                                    const TokenLogprobsOptions& options = {});
+
+// ComputeTokenLogprobs for inference over a batch of any size: row chunks of about
+// kForwardChunkTokens padded tokens (common/model/limits.h), each moved to the model's
+// device, so activations stay bounded; the results come back on the CPU, concatenated
+// (logprobs and entropy float32 [B, T - 1], values [B, T] when the model has a value
+// head). `abandoned` (optional) is polled between chunks: true stops it (Cancelled).
+absl::StatusOr<TokenLogprobs> ComputeTokenLogprobsByRows(
+    CausalLm& model, const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+    const TokenLogprobsOptions& options, const std::function<bool()>& abandoned = nullptr);
 
 }  // namespace rlhf::model

@@ -6,7 +6,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/jobs/metric_names.h"
-#include "common/model/limits.h"
 #include "common/model/loader.h"
 #include "common/model/token_logprobs.h"
 #include "common/status/torch_status.h"
@@ -131,27 +130,15 @@ absl::StatusOr<EvaluateResult> PolicyTrainer::Evaluate(const SequenceBatch& batc
       model::TokenLogprobsOptions options;
       options.chunk_tokens = options_.chunk_tokens;
       options.temperature = static_cast<float>(temperature);
-      const torch::Device device = model_->device();
-      // Row chunks of model::kForwardChunkTokens padded tokens: bounded activations.
-      const int64_t rows = padded->input_ids.size(0);
-      const int64_t chunk_rows = model::ForwardChunkRows(padded->input_ids.size(1));
-      std::vector<torch::Tensor> logprobs, entropy, value_grid;
-      for (int64_t first = 0; first < rows; first += chunk_rows) {
-        const int64_t count = std::min(chunk_rows, rows - first);
-        auto out = model::ComputeTokenLogprobs(
-            *model_, padded->input_ids.narrow(0, first, count).to(device),
-            padded->attention_mask.narrow(0, first, count).to(device), options);
-        if (!out.ok()) return out.status();
-        logprobs.push_back(out->logprobs.to(torch::kCPU));
-        entropy.push_back(out->entropy.to(torch::kCPU));
-        if (values) {
-          const int64_t width = out->logprobs.size(1);
-          value_grid.push_back(out->values.slice(1, 0, width).to(torch::kCPU, torch::kFloat32));
-        }
+      auto out = model::ComputeTokenLogprobsByRows(*model_, padded->input_ids,
+                                                   padded->attention_mask, options);
+      if (!out.ok()) return out.status();
+      result.logprobs = GatherResponseTokens(out->logprobs, *padded);
+      result.entropy = GatherResponseTokens(out->entropy, *padded);
+      if (values) {
+        const int64_t width = out->logprobs.size(1);
+        result.values = GatherResponseTokens(out->values.slice(1, 0, width), *padded);
       }
-      result.logprobs = GatherResponseTokens(torch::cat(logprobs), *padded);
-      result.entropy = GatherResponseTokens(torch::cat(entropy), *padded);
-      if (values) result.values = GatherResponseTokens(torch::cat(value_grid), *padded);
     }
     // Outside InferenceMode: normal tensors, usable later as data in autograd graphs.
     result.logprobs = result.logprobs.to(torch::kFloat32).clone();

@@ -4,7 +4,6 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
-#include "common/model/limits.h"
 #include "common/model/token_logprobs.h"
 #include "common/rpc/tensor_codec.h"
 #include "common/server/sequence_batch.h"
@@ -33,29 +32,18 @@ absl::StatusOr<torch::Tensor> ReferenceCore::LogProbs(const v1::SequenceBatch& b
     options.temperature = temperature == 0 ? 1.0f : temperature;
     options.compute_entropy = false;
     std::lock_guard<std::mutex> lock(forward_mutex_);
-    const torch::Device device = model_->device();
-    const int64_t rows = padded->input_ids.size(0);
-    const int64_t width = padded->input_ids.size(1);
-    const int64_t chunk_rows = model::ForwardChunkRows(width);
+    auto result = model::ComputeTokenLogprobsByRows(*model_, padded->input_ids,
+                                                    padded->attention_mask, options, abandoned);
+    if (!result.ok()) {
+      return absl::Status(result.status().code(),
+                          absl::StrCat("reference logprobs: ", result.status().message()));
+    }
+    // Response token j of sequence b sits at position P_b + j, predicted at P_b + j - 1.
     std::vector<torch::Tensor> pieces;
-    for (int64_t first = 0; first < rows; first += chunk_rows) {
-      if (first > 0 && abandoned && abandoned()) {
-        return absl::CancelledError(
-            absl::StrCat("reference logprobs abandoned by the caller after ", first, " of ", rows,
-                         " sequences"));
-      }
-      const int64_t count = std::min(chunk_rows, rows - first);
-      auto result = model::ComputeTokenLogprobs(
-          *model_, padded->input_ids.narrow(0, first, count).to(device),
-          padded->attention_mask.narrow(0, first, count).to(device), options);
-      if (!result.ok()) return result.status();
-      const torch::Tensor logprobs = result->logprobs.to(torch::kCPU, torch::kFloat32);
-      // Response token j of sequence b sits at position P_b + j, predicted at P_b + j - 1.
-      for (int64_t b = 0; b < count; ++b) {
-        const int64_t start = padded->prompt_lengths[first + b] - 1;
-        const int64_t length = padded->response_lengths[first + b];
-        if (length > 0) pieces.push_back(logprobs[b].narrow(0, start, length));
-      }
+    for (size_t b = 0; b < padded->prompt_lengths.size(); ++b) {
+      const int64_t start = padded->prompt_lengths[b] - 1;
+      const int64_t length = padded->response_lengths[b];
+      if (length > 0) pieces.push_back(result->logprobs[b].narrow(0, start, length));
     }
     return torch::cat(pieces).contiguous();
   });
