@@ -22,6 +22,7 @@
 #include "common/jobs/metric_names.h"
 #include "services/cli/job_events.h"
 #include "services/coordinator/coordinator.h"
+#include "common/model/device_flags.h"
 #include "services/local/local_services.h"
 
 namespace rlhf::cli {
@@ -38,12 +39,18 @@ int RunLocal(const std::vector<std::string>& args) {
                "serve Prometheus /metrics on this host:port while the job runs");
   flags.String("metrics-jsonl", &metrics_jsonl,
                "write each iteration's metrics to this file, one JSON object per line");
+  model::DeviceFlags device;
+  device.Register(flags);
   if (int rc = ParseFlags(flags, args, "local", 1); rc >= 0) return rc;
   std::ofstream metrics_out;
   if (auto s = OpenMetricsJsonl(metrics_jsonl, &metrics_out); !s.ok()) return Fail("local", s);
   const std::string path = flags.positional()[0];
   auto spec = jobs::LoadJobSpecFile(path);
   if (!spec.ok()) return Fail("local", spec.status());
+  // The device is checked before anything starts (CUDA where there is none: exit 2).
+  if (auto load = device.Resolve(spec->models().policy_dir()); !load.ok()) {
+    return Fail("local", load.status());
+  }
   if (!spec->endpoints().actor().empty() || spec->endpoints().rollout_size() > 0) {
     return Fail("local", absl::InvalidArgumentError(
                              path + ": endpoints: `rlhf local` runs every service in-process; "
@@ -69,7 +76,7 @@ int RunLocal(const std::vector<std::string>& args) {
   }
   coordinator::CoordinatorOptions options;
   options.state_db = state_db;
-  options.in_process_services = coordinator::LocalServicesFactory();
+  options.in_process_services = coordinator::LocalServicesFactory(device);
   options.log = [](const std::string& line) { std::cerr << "rlhf local: " << line << "\n"; };
   auto created = coordinator::Coordinator::Create(options, registry.get());
   if (!created.ok()) return Fail("local", created.status());

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/cli/flags.h"
+#include "common/model/device_flags.h"
 #include "common/server/model_server.h"
 #include "common/server/termination_signal.h"
 #include "services/coordinator/coordinator.h"
@@ -28,8 +29,9 @@ int main(int argc, char** argv) {
   flags.Float("connect-timeout", &connect_timeout_s,
               "seconds a job waits for its services to be reachable before it fails");
   options.log = [](const std::string& line) { std::cerr << "rlhf-coordinator: " << line << "\n"; };
-  // A job without endpoints runs its services inside this process.
-  options.in_process_services = rlhf::coordinator::LocalServicesFactory();
+  // A job without endpoints runs its services inside this process, on --device.
+  rlhf::model::DeviceFlags device;
+  device.Register(flags);
 
   std::unique_ptr<rlhf::coordinator::JobService> service;
   std::shared_ptr<rlhf::coordinator::Coordinator> coordinator;
@@ -45,6 +47,14 @@ int main(int argc, char** argv) {
              std::chrono::milliseconds(static_cast<int64_t>(rpc_timeout_s * 1000));
          options.clients.connect_timeout =
              std::chrono::milliseconds(static_cast<int64_t>(connect_timeout_s * 1000));
+         // The device must exist here (the dtype default needs no model: checked per job).
+         auto parsed = rlhf::model::ParseDevice(device.device);
+         if (!parsed.ok()) return parsed.status();
+         if (auto s = rlhf::model::CheckDeviceAvailable(*parsed); !s.ok()) return s;
+         if (!device.dtype.empty()) {
+           if (auto d = rlhf::model::ParseDtype(device.dtype); !d.ok()) return d.status();
+         }
+         options.in_process_services = rlhf::coordinator::LocalServicesFactory(device);
          return absl::OkStatus();
        },
        .make_service =

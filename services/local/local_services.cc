@@ -40,7 +40,8 @@ struct LocalServices::State {
 LocalServices::LocalServices(std::unique_ptr<State> state) : state_(std::move(state)) {}
 LocalServices::~LocalServices() { state_->runner.Shutdown(); }
 
-absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(const v1::JobSpec& spec) {
+absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(
+    const v1::JobSpec& spec, const model::DeviceFlags& device) {
   auto state = std::make_unique<State>();
   const jobs::AlgorithmFacts* facts = jobs::FindAlgorithm(spec.algorithm());
   if (facts == nullptr) {
@@ -56,6 +57,9 @@ absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(const v1::Jo
   trainer_options.optimizer.eps = opt.adam_epsilon();
   trainer_options.optimizer.weight_decay = opt.weight_decay();
   trainer_options.optimizer.max_grad_norm = opt.grad_clip();
+  auto policy_load = device.Resolve(spec.models().policy_dir());
+  if (!policy_load.ok()) return policy_load.status();
+  trainer_options.device = policy_load->device;
   // reward_model trains a sequence classifier initialised from the policy directory.
   auto trainer =
       facts->id == jobs::JobAlgorithm::kRewardModel
@@ -71,7 +75,9 @@ absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(const v1::Jo
   // Only the algorithms that ask the reference for log-probs load it (SFT, SimPO, ORPO
   // and reward models never do).
   if (facts->online || facts->reference_logprobs) {
-    auto reference = model::LoadCausalLm(spec.models().reference_dir());
+    auto reference_load = device.Resolve(spec.models().reference_dir());
+    if (!reference_load.ok()) return reference_load.status();
+    auto reference = model::LoadCausalLm(spec.models().reference_dir(), *reference_load);
     if (!reference.ok()) return reference.status();
     state->reference->SetCore(std::make_shared<reference::ReferenceCore>(*reference));
   }
@@ -80,10 +86,12 @@ absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(const v1::Jo
   state->reward =
       std::make_unique<reward::RewardService>(state->runner.Executor("rlhf.v1.RewardService"));
   if (online) {
-    auto sampler = model::LoadCausalLm(spec.models().policy_dir());
+    auto sampler = model::LoadCausalLm(spec.models().policy_dir(), *policy_load);
     if (!sampler.ok()) return sampler.status();
     state->rollout->SetCore(std::make_shared<rollout::RolloutCore>(*sampler));
-    auto scorer = reward::MakeScorer(spec.reward(), spec.models().reward_dir());
+    auto reward_load = device.Resolve(spec.models().reward_dir());
+    if (!reward_load.ok()) return reward_load.status();
+    auto scorer = reward::MakeScorer(spec.reward(), spec.models().reward_dir(), *reward_load);
     if (!scorer.ok()) return scorer.status();
     state->reward->SetScorer(std::shared_ptr<reward::Scorer>(std::move(*scorer)));
   }
@@ -96,9 +104,9 @@ absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(const v1::Jo
   return std::unique_ptr<LocalServices>(new LocalServices(std::move(state)));
 }
 
-InProcessServicesFactory LocalServicesFactory() {
-  return [](const v1::JobSpec& spec) -> absl::StatusOr<std::unique_ptr<InProcessServices>> {
-    auto started = LocalServices::Start(spec);
+InProcessServicesFactory LocalServicesFactory(const model::DeviceFlags& device) {
+  return [device](const v1::JobSpec& spec) -> absl::StatusOr<std::unique_ptr<InProcessServices>> {
+    auto started = LocalServices::Start(spec, device);
     if (!started.ok()) return started.status();
     return std::unique_ptr<InProcessServices>(std::move(*started));
   };

@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
+#include "common/model/device_flags.h"
 #include "rlhf/v1/job.pb.h"
 #include "services/coordinator/service_clients.h"
 
@@ -15,8 +16,10 @@ namespace rlhf::coordinator {
 class LocalServices final : public InProcessServices {
  public:
   // Loads the policy (actor, with a value head for PPO), a sampling copy (rollout), the
-  // reference and the reward model or verifier named by `spec` (defaults applied).
-  static absl::StatusOr<std::unique_ptr<LocalServices>> Start(const v1::JobSpec& spec);
+  // reference and the reward model or verifier named by `spec` (defaults applied), on
+  // `device`'s device; the frozen copies in its dtype (the actor keeps float32).
+  static absl::StatusOr<std::unique_ptr<LocalServices>> Start(
+      const v1::JobSpec& spec, const model::DeviceFlags& device = {});
   ~LocalServices() override;
 
   ServiceChannels Channels() override;
@@ -29,6 +32,6 @@ class LocalServices final : public InProcessServices {
 
 // LocalServices::Start as the factory a Coordinator takes
 // (CoordinatorOptions::in_process_services).
-InProcessServicesFactory LocalServicesFactory();
+InProcessServicesFactory LocalServicesFactory(const model::DeviceFlags& device = {});
 
 }  // namespace rlhf::coordinator

@@ -58,6 +58,12 @@ sed 's/"seed": 3/"seed": 3, "num_actor_ranks": 2/; s/"minibatch_size": 1/"miniba
 expect "several actor ranks in one process are refused before any work" 2 \
   "runtime.num_actor_ranks: 2 data-parallel ranks need an actor group" -- \
   "$rlhf" local "$work/ranks.json"
+expect "--device cuda without CUDA: one line, exit 2, before any work" 2 \
+  "^rlhf local: error: --device cuda:0: CUDA is not available here" -- \
+  "$rlhf" local "$work/ppo.json" --device cuda
+sed 's#"dir": "[^"]*"#"dir": "'"$work"'/ckpt-bf16"#' "$work/grpo.json" >"$work/bf16.json"
+expect "--dtype bfloat16 (frozen copies in bf16 on the CPU) still runs the job" 0 \
+  "summary: SUCCEEDED" -- "$rlhf" local "$work/bf16.json" --dtype bfloat16
 expect "missing job file" 1 "cannot open job spec .*none.json" -- "$rlhf" local "$work/none.json"
 sed 's#"dir": "[^"]*", "interval": 2#"dir": "'"$work"'/ckpt-keep", "interval": 1, "keep_last": 2#' \
   "$work/sft.json" >"$work/keep.json"
