@@ -78,6 +78,8 @@ void ApplyJobSpecDefaults(v1::JobSpec* spec) {
   RLHF_DEFAULT(training, minibatch_size, training->batch_size());
   RLHF_DEFAULT(training, ppo_epochs, 4);
   RLHF_DEFAULT(training, iterations, 0);
+  RLHF_DEFAULT(training, max_tokens_per_microbatch, 0);
+  RLHF_DEFAULT(training, gradient_checkpointing, false);
 
   v1::PpoSpec* ppo = spec->mutable_ppo();
   RLHF_DEFAULT(ppo, gamma, 1.0);
@@ -124,6 +126,7 @@ void ApplyJobSpecDefaults(v1::JobSpec* spec) {
   RLHF_DEFAULT(spec->mutable_checkpoint(), keep_last, 0);
   RLHF_DEFAULT(spec->mutable_runtime(), seed, 42);
   RLHF_DEFAULT(spec->mutable_runtime(), num_actor_ranks, 1);
+  if (spec->runtime().precision().empty()) spec->mutable_runtime()->set_precision("fp32");
 }
 
 #undef RLHF_DEFAULT

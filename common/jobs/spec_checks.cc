@@ -213,6 +213,12 @@ void CheckHyperparameters(const v1::JobSpec& spec, SpecErrors* errors) {
     errors->Add("training.ppo_epochs", absl::StrCat("must be >= 1, got ", training.ppo_epochs()));
   }
   NonNegative(training.iterations(), "training.iterations", errors);
+  NonNegative(training.max_tokens_per_microbatch(), "training.max_tokens_per_microbatch", errors);
+  if (const std::string& precision = spec.runtime().precision();
+      precision != "fp32" && precision != "bf16-mixed") {
+    errors->Add("runtime.precision",
+                absl::StrCat("must be \"fp32\" or \"bf16-mixed\", got \"", precision, "\""));
+  }
 
   const v1::PpoSpec& ppo = spec.ppo();
   UnitClosed(ppo.gamma(), "ppo.gamma", errors);

@@ -14,6 +14,10 @@ double WarmupLearningRate(const v1::OptimizerSpec& optimizer, int64_t policy_ver
   return lr * std::min(1.0, static_cast<double>(policy_version + 1) / static_cast<double>(warmup));
 }
 
+v1::Precision PrecisionOf(const v1::JobSpec& spec) {
+  return spec.runtime().precision() == "bf16-mixed" ? v1::PRECISION_BF16_MIXED : v1::PRECISION_FP32;
+}
+
 v1::TrainConfig TrainConfigForJob(const v1::JobSpec& spec, int64_t rows, int64_t policy_version) {
   v1::TrainConfig config;
   const std::string& algorithm = spec.algorithm();
@@ -22,6 +26,9 @@ v1::TrainConfig TrainConfigForJob(const v1::JobSpec& spec, int64_t rows, int64_t
   config.set_num_minibatches(std::min(minibatches, std::max<int64_t>(rows, 1)));
   config.set_epochs(1);
   config.set_temperature(1.0);
+  config.set_max_tokens_per_microbatch(spec.training().max_tokens_per_microbatch());
+  config.set_gradient_checkpointing(spec.training().gradient_checkpointing());
+  config.set_precision(PrecisionOf(spec));
 
   const v1::OptimizerSpec& opt = spec.optimizer();
   v1::OptimizerConfig* optimizer = config.mutable_optimizer();

@@ -14,6 +14,9 @@ namespace rlhf::jobs {
 // `policy_version`: optimizer steps taken so far (the learning-rate warmup's position).
 v1::TrainConfig TrainConfigForJob(const v1::JobSpec& spec, int64_t rows, int64_t policy_version);
 
+// runtime.precision as the wire enum (Train and Evaluate calls carry it).
+v1::Precision PrecisionOf(const v1::JobSpec& spec);
+
 // optimizer.learning_rate scaled by the linear warmup over optimizer.warmup_steps.
 double WarmupLearningRate(const v1::OptimizerSpec& optimizer, int64_t policy_version);
 

@@ -20,6 +20,20 @@ class DecoderImpl : public torch::nn::Module {
                                 const AttentionContext& context) = 0;
   // The token embedding matrix [vocab, hidden] (what a tied lm_head multiplies by).
   virtual torch::Tensor EmbeddingWeight() = 0;
+
+  // Recompute each layer's activations in backward (layer_checkpoint.h) when autograd
+  // records a forward without a KV cache; generation and inference are unaffected.
+  void set_gradient_checkpointing(bool on) { gradient_checkpointing_ = on; }
+  bool gradient_checkpointing() const { return gradient_checkpointing_; }
+
+ protected:
+  // Whether this forward checkpoints its layers.
+  bool CheckpointLayers(const AttentionContext& context) const {
+    return gradient_checkpointing_ && context.cache == nullptr && torch::GradMode::is_enabled();
+  }
+
+ private:
+  bool gradient_checkpointing_ = false;
 };
 
 // A freshly initialised decoder for `config` (weights are then loaded or initialised).

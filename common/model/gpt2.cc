@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "common/model/dense.h"
+#include "common/model/layer_checkpoint.h"
 
 namespace rlhf::model {
 namespace {
@@ -88,7 +89,16 @@ Gpt2ModelImpl::Gpt2ModelImpl(const ModelConfig& config) {
 torch::Tensor Gpt2ModelImpl::Forward(const torch::Tensor& input_ids,
                                      const AttentionContext& context) {
   torch::Tensor hidden = wte_(input_ids) + wpe_(context.position_ids);
-  for (Gpt2Block& block : h_) hidden = block(hidden, context);
+  const bool checkpoint = CheckpointLayers(context);
+  for (Gpt2Block& block : h_) {
+    if (checkpoint) {
+      hidden = CheckpointedLayer(
+          [block, context](const torch::Tensor& x) mutable { return block->forward(x, context); },
+          hidden);
+    } else {
+      hidden = block(hidden, context);
+    }
+  }
   if (context.cache != nullptr) context.cache->Advance(input_ids.size(1));
   return ln_f_(hidden);
 }

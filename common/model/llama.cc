@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "common/model/dense.h"
+#include "common/model/layer_checkpoint.h"
 #include "common/model/rope.h"
 
 namespace rlhf::model {
@@ -115,7 +116,18 @@ torch::Tensor LlamaModelImpl::Forward(const torch::Tensor& input_ids,
   torch::Tensor hidden = embed_tokens_(input_ids);
   if (inv_freq_.device() != hidden.device()) inv_freq_ = inv_freq_.to(hidden.device());
   auto [cos, sin] = RopeCosSin(inv_freq_, context.position_ids, hidden.scalar_type());
-  for (LlamaDecoderLayer& layer : layers_) hidden = layer(hidden, cos, sin, context);
+  const bool checkpoint = CheckpointLayers(context);
+  for (LlamaDecoderLayer& layer : layers_) {
+    if (checkpoint) {
+      hidden = CheckpointedLayer(
+          [layer, cos, sin, context](const torch::Tensor& x) mutable {
+            return layer->forward(x, cos, sin, context);
+          },
+          hidden);
+    } else {
+      hidden = layer(hidden, cos, sin, context);
+    }
+  }
   if (context.cache != nullptr) context.cache->Advance(input_ids.size(1));
   return norm_(hidden);
 }

@@ -12,10 +12,14 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// logits [n, V] float32 of one chunk.
+// logits [n, V] float32 of one chunk. Under bf16 autocast the hidden states are bf16 and
+// the float32 head is cast to them, in forward (autocast does it) and in backward
+// (outside autocast: done here), so both passes see the same logits.
 torch::Tensor ChunkLogits(const torch::Tensor& hidden, const torch::Tensor& weight,
                           double temperature) {
-  torch::Tensor logits = torch::matmul(hidden, weight.t()).to(torch::kFloat32);
+  const torch::Tensor w =
+      weight.scalar_type() == hidden.scalar_type() ? weight : weight.to(hidden.scalar_type());
+  torch::Tensor logits = torch::matmul(hidden, w.t()).to(torch::kFloat32);
   if (temperature != 1.0) logits.div_(temperature);
   return logits;
 }

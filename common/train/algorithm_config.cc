@@ -106,6 +106,7 @@ absl::StatusOr<AlgorithmConfig> AlgorithmConfigFor(std::string_view name) {
 absl::Status ValidateAlgorithmConfig(const AlgorithmConfig& config) {
   if (config.ppo_epochs < 1) return Bad("epochs", ">= 1");
   if (config.num_minibatches < 1) return Bad("num_minibatches", ">= 1");
+  if (config.max_tokens_per_microbatch < 0) return Bad("max_tokens_per_microbatch", ">= 0");
   if (!(config.temperature > 0)) return Bad("temperature", "> 0");
   if (config.optimizer) {
     if (auto s = ValidateOptimizerOptions(*config.optimizer); !s.ok()) return s;

@@ -52,6 +52,9 @@ struct OptimizerOptions {
 // weight_decay >= 0, all finite).
 absl::Status ValidateOptimizerOptions(const OptimizerOptions& options);
 
+// The policy's compute precision (rlhf.v1.Precision).
+enum class Precision { kFp32, kBf16Mixed };
+
 struct AlgorithmConfig {
   Algorithm algorithm = Algorithm::kPpo;
   std::string algorithm_name = "ppo";  // as given
@@ -62,6 +65,12 @@ struct AlgorithmConfig {
   double temperature = 1.0;  // logits / temperature (match the rollout)
   // Every optimizer setting of this step; unset: the trainer's own (TrainerOptions).
   std::optional<OptimizerOptions> optimizer;
+  // How the step runs, not what it computes (the same step up to rounding; bf16 within
+  // its precision): padded tokens per forward/backward (0: the whole minibatch), layer
+  // recomputation in backward, and the forward's precision.
+  int64_t max_tokens_per_microbatch = 0;
+  bool gradient_checkpointing = false;
+  Precision precision = Precision::kFp32;
 
   // Policy gradient (PPO clipped surrogate for every PG algorithm).
   double clip_eps_low = 0.2;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/jobs/metric_names.h"
 #include "common/model/loader.h"
+#include "common/model/precision.h"
 #include "common/model/token_logprobs.h"
 #include "common/status/torch_status.h"
 #include "common/train/train_stats.h"
@@ -114,7 +115,8 @@ absl::StatusOr<std::unique_ptr<PolicyTrainer>> PolicyTrainer::Load(
 }
 
 absl::StatusOr<EvaluateResult> PolicyTrainer::Evaluate(const SequenceBatch& batch,
-                                                       double temperature, bool values) {
+                                                       double temperature, bool values,
+                                                       Precision precision) {
   if (auto s = RequirePolicy("Evaluate"); !s.ok()) return s;
   if (!(temperature > 0)) return absl::InvalidArgumentError("temperature must be > 0");
   if (values && !model_->has_value_head()) {
@@ -127,6 +129,7 @@ absl::StatusOr<EvaluateResult> PolicyTrainer::Evaluate(const SequenceBatch& batc
     result.policy_version = policy_version_;
     {
       torch::InferenceMode guard;
+      model::AutocastGuard autocast(model_->device(), precision == Precision::kBf16Mixed);
       model::TokenLogprobsOptions options;
       options.chunk_tokens = options_.chunk_tokens;
       options.temperature = static_cast<float>(temperature);
@@ -143,7 +146,7 @@ absl::StatusOr<EvaluateResult> PolicyTrainer::Evaluate(const SequenceBatch& batc
     // Outside InferenceMode: normal tensors, usable later as data in autograd graphs.
     result.logprobs = result.logprobs.to(torch::kFloat32).clone();
     result.entropy = result.entropy.to(torch::kFloat32).clone();
-    if (result.values.defined()) result.values = result.values.clone();
+    if (result.values.defined()) result.values = result.values.to(torch::kFloat32).clone();
     return result;
   });
 }
@@ -158,6 +161,9 @@ absl::Status PolicyTrainer::BeginStep(const AlgorithmConfig& config) {
         .eps(o.eps)
         .weight_decay(o.weight_decay);
   }
+  model::DecoderModel& model = model_ ? static_cast<model::DecoderModel&>(*model_)
+                                      : static_cast<model::DecoderModel&>(*classifier_);
+  model.decoder().set_gradient_checkpointing(config.gradient_checkpointing);
   return absl::OkStatus();
 }
 
@@ -211,26 +217,38 @@ absl::StatusOr<bool> PolicyTrainer::Interrupted() {
   return stop;
 }
 
-absl::StatusOr<TrainStats> PolicyTrainer::RunMinibatches(int64_t rows,
+absl::StatusOr<TrainStats> PolicyTrainer::RunMinibatches(const RowShapes& shapes,
                                                          const AlgorithmConfig& config,
                                                          const MinibatchLoss& minibatch_loss) {
+  const torch::Device device = model_ ? model_->device() : classifier_->device();
   StatsAccumulator stats;
   for (int64_t epoch = 0; epoch < config.ppo_epochs; ++epoch) {
-    for (const auto& part : SplitRows(rows, config.num_minibatches)) {
+    for (const auto& part : SplitRows(shapes.rows(), config.num_minibatches)) {
       auto interrupted = Interrupted();
       if (!interrupted.ok()) return interrupted.status();
       if (*interrupted) {
         return absl::CancelledError(absl::StrCat("training stopped after ", stats.steps(),
                                                  " optimizer steps: the caller went away"));
       }
-      auto loss = minibatch_loss(part, stats);
-      if (!loss.ok()) return loss.status();
-      // A minibatch without response tokens has a loss without a graph: it still joins the
-      // optimizer step (zero gradient), so every data-parallel rank runs the same collectives.
-      if (loss->requires_grad()) loss->backward();
+      double loss = 0;
+      for (const MicroBatch& micro :
+           SplitMicroBatches(part, shapes, config.max_tokens_per_microbatch)) {
+        absl::StatusOr<torch::Tensor> share;
+        stats.set_weight(micro.row_share);
+        {
+          model::AutocastGuard autocast(device, config.precision == Precision::kBf16Mixed);
+          share = minibatch_loss(micro, stats);
+        }
+        stats.set_weight(1.0);
+        if (!share.ok()) return share.status();
+        // A micro-batch without response tokens has a loss without a graph: the step still
+        // runs (zero gradient), so every data-parallel rank runs the same collectives.
+        if (share->requires_grad()) share->backward();
+        loss += share->detach().to(torch::kCPU, torch::kDouble).item<double>();
+      }
       auto grad_norm = OptimizerStep(config);
       if (!grad_norm.ok()) return grad_norm.status();
-      stats.Add(metric::kLoss, *loss);
+      stats.Add(metric::kLoss, loss);
       stats.Add(metric::kGradNorm, *grad_norm);
       stats.CountStep();
     }

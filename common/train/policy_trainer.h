@@ -29,6 +29,7 @@
 #include "common/model/token_logprobs.h"
 #include "common/train/algorithm_config.h"
 #include "common/train/gradient_all_reducer.h"
+#include "common/train/micro_batches.h"
 #include "common/train/padded_batch.h"
 #include "common/train/train_stats.h"
 
@@ -101,9 +102,11 @@ class PolicyTrainer {
       const std::filesystem::path& dir, bool value_head, TrainerOptions options,
       std::shared_ptr<GradientAllReducer> all_reducer = nullptr);
 
-  // Per-response-token logprobs and entropy (and values) at `temperature`, no autograd.
+  // Per-response-token logprobs and entropy (and values) at `temperature`, no autograd,
+  // in `precision` (as the training forward runs, so a first step's ratio is 1).
   absl::StatusOr<EvaluateResult> Evaluate(const SequenceBatch& batch, double temperature = 1.0,
-                                          bool values = false);
+                                          bool values = false,
+                                          Precision precision = Precision::kFp32);
 
   // PPO clipped surrogate (+ clipped value loss when returns are given and the model has a
   // value head, + entropy bonus, + k3 KL to ref_logprobs when kl_coef > 0), ppo_epochs x
@@ -176,13 +179,18 @@ class PolicyTrainer {
   // Validates `config` and sets this step's AdamW settings (config.optimizer, else the
   // trainer's own) on every parameter group. Call first in every training step.
   absl::Status BeginStep(const AlgorithmConfig& config);
-  // One minibatch's loss over `rows` (indices into the step's batch), with autograd; it
-  // adds its own statistics to `stats` (RunMinibatches adds loss and grad_norm).
-  using MinibatchLoss = std::function<absl::StatusOr<torch::Tensor>(
-      const std::vector<int64_t>& rows, StatsAccumulator& stats)>;
-  // config.ppo_epochs passes over SplitRows(rows, num_minibatches): loss, backward, one
-  // OptimizerStep each, always (a data-parallel rank never skips the collective step).
-  absl::StatusOr<TrainStats> RunMinibatches(int64_t rows, const AlgorithmConfig& config,
+  // One micro-batch's share of its minibatch's loss, with autograd: the loss over
+  // micro.rows (indices into the step's rows) times micro.row_share or token_share, as
+  // the loss averages over rows or tokens, so the micro-batches' gradients add up to the
+  // minibatch's. It adds its own statistics to `stats` (weighted by the row share;
+  // RunMinibatches adds loss and grad_norm).
+  using MinibatchLoss = std::function<absl::StatusOr<torch::Tensor>(const MicroBatch& micro,
+                                                                    StatsAccumulator& stats)>;
+  // config.ppo_epochs passes over SplitRows(rows, num_minibatches); each minibatch runs as
+  // micro-batches of config.max_tokens_per_microbatch (forward in config.precision,
+  // backward each), then one OptimizerStep, always (a data-parallel rank never skips the
+  // collective step).
+  absl::StatusOr<TrainStats> RunMinibatches(const RowShapes& shapes, const AlgorithmConfig& config,
                                             const MinibatchLoss& minibatch_loss);
   // The interrupt_'s verdict, agreed over the ranks.
   absl::StatusOr<bool> Interrupted();

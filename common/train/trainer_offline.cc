@@ -81,21 +81,22 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainRewardModelImpl(const PreferenceI
   if (!padded.ok()) return padded.status();
   const torch::Device device = classifier_->device();
   return RunMinibatches(
-      pairs, config,
-      [&](const std::vector<int64_t>& pair_rows,
-          StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
+      ShapesOf(*padded, pairs, 2), config,
+      [&](const MicroBatch& micro, StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
+        const std::vector<int64_t>& pair_rows = micro.rows;
         const int64_t b = static_cast<int64_t>(pair_rows.size());
         PaddedBatch mb = SelectRows(*padded, WithPartnerRows(pair_rows, pairs));
         const torch::Tensor scores =
             classifier_->ScoreUnchecked(mb.input_ids.to(device), mb.attention_mask.to(device))
-                .select(1, 0);
+                .select(1, 0)
+                .to(torch::kFloat32);
         auto result = algo::RewardModelLoss(scores.slice(0, 0, b), scores.slice(0, b));
         if (!result.ok()) return result.status();
         stats.Add(metric::kRewardAccuracy, result->accuracy);
         stats.Add(metric::kRewardMargin, result->margin);
         stats.Add(metric::kChosenRewards, result->chosen_mean);
         stats.Add(metric::kRejectedRewards, result->rejected_mean);
-        return result->loss;
+        return result->loss * micro.row_share;  // a mean over pairs
       });
 }
 
@@ -132,9 +133,9 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPreferenceImpl(const PreferenceIn
   if (!padded.ok()) return padded.status();
   const torch::Device device = model_->device();
   return RunMinibatches(
-      pairs, config,
-      [&](const std::vector<int64_t>& pair_rows,
-          StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
+      ShapesOf(*padded, pairs, 2), config,
+      [&](const MicroBatch& micro, StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
+        const std::vector<int64_t>& pair_rows = micro.rows;
         const int64_t b = pair_rows.size();
         PaddedBatch mb = SelectRows(*padded, WithPartnerRows(pair_rows, pairs));
         auto out = Forward(mb, config.temperature, /*entropy=*/false);
@@ -161,7 +162,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPreferenceImpl(const PreferenceIn
                                        .reference_free = config.reference_free};
           auto result = algo::DpoLoss(dpo_inputs, dpo_options);
           if (!result.ok()) return result.status();
-          loss = result->loss;
+          loss = result->loss * micro.row_share;  // a mean over pairs
           accuracy = result->reward_accuracy;
           margin = result->reward_margin;
           chosen_rewards = result->chosen_rewards.mean();
@@ -175,7 +176,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPreferenceImpl(const PreferenceIn
               {.chosen_logps = averages.slice(0, 0, b), .rejected_logps = averages.slice(0, b)},
               simpo_options);
           if (!result.ok()) return result.status();
-          loss = result->loss;
+          loss = result->loss * micro.row_share;  // a mean over pairs
           accuracy = result->reward_accuracy;
           margin = result->reward_margin;
           chosen_rewards = result->chosen_rewards.mean();
@@ -188,7 +189,8 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPreferenceImpl(const PreferenceIn
                                         .chosen_nll = chosen_nll},
                                        {.beta = config.beta});
           if (!result.ok()) return result.status();
-          loss = result->loss;
+          // A token mean over the chosen responses plus a mean over pairs.
+          loss = chosen_nll * micro.token_share + result->or_loss * micro.row_share;
           chosen_rewards = result->chosen_rewards.mean();
           rejected_rewards = result->rejected_rewards.mean();
           accuracy = (result->chosen_rewards > result->rejected_rewards).to(torch::kFloat).mean();
@@ -236,21 +238,51 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainKtoImpl(const UnpairedInputs& inp
   std::vector<uint8_t> labels(inputs.desirable.begin(), inputs.desirable.end());
   const torch::Tensor desirable =
       torch::tensor(std::vector<int64_t>(labels.begin(), labels.end())).to(torch::kBool);
+  // KTO's reference point is a mean over the minibatch's KL rows: a micro-batch of part
+  // of it takes the point from a no-grad pass over all of them (computed once).
+  std::vector<int64_t> kl_point_rows;
+  torch::Tensor kl_point_logps;
+  auto minibatch_kl_logps = [&](const MicroBatch& micro) -> absl::StatusOr<torch::Tensor> {
+    if (kl_point_rows == micro.minibatch_rows) return kl_point_logps;
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> sums;
+    for (const MicroBatch& part : SplitMicroBatches(micro.minibatch_rows, ShapesOf(*padded, rows),
+                                                    config.max_tokens_per_microbatch)) {
+      std::vector<int64_t> kl_rows;
+      for (int64_t r : part.rows) kl_rows.push_back(r + rows);
+      PaddedBatch kl = SelectRows(*padded, kl_rows);
+      auto out = Forward(kl, config.temperature, /*entropy=*/false);
+      if (!out.ok()) return out.status();
+      sums.push_back(algo::MaskedRowSum(out->logprobs, kl.response_mask.to(device)));
+    }
+    kl_point_rows = micro.minibatch_rows;
+    kl_point_logps = torch::cat(sums).to(torch::kFloat32);
+    return kl_point_logps;
+  };
   return RunMinibatches(
-      rows, config,
-      [&](const std::vector<int64_t>& part,
-          StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
+      ShapesOf(*padded, rows, 2), config,
+      [&](const MicroBatch& micro, StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
+        const std::vector<int64_t>& part = micro.rows;
         const int64_t b = static_cast<int64_t>(part.size());
-        PaddedBatch mb = SelectRows(*padded, WithPartnerRows(part, rows));
+        // The whole minibatch: its KL rows ride along in the same forward.
+        PaddedBatch mb = SelectRows(*padded, micro.whole() ? WithPartnerRows(part, rows) : part);
         auto out = Forward(mb, config.temperature, /*entropy=*/false);
         if (!out.ok()) return out.status();
         const torch::Tensor sums = algo::MaskedRowSum(out->logprobs, mb.response_mask.to(device));
         const torch::Tensor index = torch::tensor(part, torch::kInt64);
-        algo::KtoInputs kto{.policy_logps = sums.slice(0, 0, b),
+        torch::Tensor policy_kl = micro.whole() ? sums.slice(0, b).detach() : torch::Tensor();
+        torch::Tensor kl_index = index;
+        if (!micro.whole()) {
+          auto kl = minibatch_kl_logps(micro);
+          if (!kl.ok()) return kl.status();
+          policy_kl = *kl;
+          kl_index = torch::tensor(micro.minibatch_rows, torch::kInt64);
+        }
+        algo::KtoInputs kto{.policy_logps = sums.slice(0, 0, b).to(torch::kFloat32),
                             .ref_logps = ref.index_select(0, index).to(device),
                             .desirable = desirable.index_select(0, index).to(device),
-                            .policy_kl_logps = sums.slice(0, b).detach(),
-                            .ref_kl_logps = ref_kl.index_select(0, index).to(device)};
+                            .policy_kl_logps = policy_kl.to(torch::kFloat32),
+                            .ref_kl_logps = ref_kl.index_select(0, kl_index).to(device)};
         auto result = algo::KtoLoss(kto, {.beta = config.beta,
                                           .desirable_weight = config.kto_desirable_weight,
                                           .undesirable_weight = config.kto_undesirable_weight});
@@ -258,7 +290,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainKtoImpl(const UnpairedInputs& inp
         stats.Add(metric::kKl, result->kl);
         stats.Add(metric::kChosenRewards, result->chosen_reward_mean);
         stats.Add(metric::kRejectedRewards, result->rejected_reward_mean);
-        return result->loss;
+        return result->loss * micro.row_share;  // a mean over rows
       });
 }
 
@@ -278,18 +310,17 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainSftImpl(const SequenceBatch& batc
   auto padded = BuildPaddedBatch(batch, model_->config().vocab_size, options_.pad_token_id);
   if (!padded.ok()) return padded.status();
   const torch::Device device = model_->device();
-  return RunMinibatches(batch.size(), config,
-                        [&](const std::vector<int64_t>& rows,
-                            StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
-                          PaddedBatch mb = SelectRows(*padded, rows);
-                          auto out = Forward(mb, config.temperature, /*entropy=*/false);
-                          if (!out.ok()) return out.status();
-                          auto loss =
-                              algo::SftLossFromLogprobs(out->logprobs, mb.response_mask.to(device));
-                          if (!loss.ok()) return loss.status();
-                          stats.Add(metric::kNumTokens, loss->num_tokens);
-                          return loss->loss;
-                        });
+  return RunMinibatches(
+      ShapesOf(*padded, batch.size()), config,
+      [&](const MicroBatch& micro, StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
+        PaddedBatch mb = SelectRows(*padded, micro.rows);
+        auto out = Forward(mb, config.temperature, /*entropy=*/false);
+        if (!out.ok()) return out.status();
+        auto loss = algo::SftLossFromLogprobs(out->logprobs, mb.response_mask.to(device));
+        if (!loss.ok()) return loss.status();
+        stats.AddCount(metric::kNumTokens, loss->num_tokens);
+        return loss->loss * micro.token_share;  // a token mean
+      });
 }
 
 }  // namespace rlhf::train

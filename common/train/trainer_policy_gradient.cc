@@ -85,10 +85,13 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
     grpo_loss_type = *type;
   }
   const torch::Device device = model_->device();
+  // A micro-batch's share of a mean over tokens or over sequences.
+  const bool token_mean = config.aggregation == algo::LossAggregation::kTokenMean;
   return RunMinibatches(
-      padded->input_ids.size(0), config,
-      [&](const std::vector<int64_t>& rows,
-          StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
+      ShapesOf(*padded, padded->input_ids.size(0)), config,
+      [&](const MicroBatch& micro, StatsAccumulator& stats) -> absl::StatusOr<torch::Tensor> {
+        const std::vector<int64_t>& rows = micro.rows;
+        const double share = token_mean ? micro.token_share : micro.row_share;
         PaddedBatch mb = SelectRows(*padded, rows);
         const torch::Tensor index = torch::tensor(rows, torch::kInt64);
         const int64_t width = mb.response_mask.size(1);
@@ -111,6 +114,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
           grpo.beta = config.kl_coef;
           grpo.epsilon_low = config.clip_eps_low;
           grpo.epsilon_high = config.clip_eps_high;
+          grpo.max_completion_length = micro.minibatch_width;  // Dr. GRPO's constant
           // GRPO's advantage is one per sequence, broadcast over its tokens on the wire.
           auto loss = algo::GrpoLoss(
               {.logprobs = out->logprobs,
@@ -120,7 +124,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
                .mask = mask},
               grpo);
           if (!loss.ok()) return loss.status();
-          objective = loss->loss;
+          objective = loss->loss * share;
           stats.Add(metric::kPolicyLoss, loss->loss);
           stats.Add(metric::kKl, loss->mean_kl);
           stats.Add(metric::kClipFraction, loss->clip_ratio_region);
@@ -129,7 +133,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
               algo::RlooLoss(out->logprobs, old, algo::MaskedRowMean(select(*advantages), mask),
                              mask, config.clip_eps_low, config.clip_eps_high);
           if (!loss.ok()) return loss.status();
-          objective = loss->loss;
+          objective = loss->loss * micro.row_share;  // a mean over sequences
           stats.Add(metric::kPolicyLoss, loss->loss);
           stats.Add(metric::kClipFraction, loss->clip_ratio_region);
         } else {  // ppo, reinforce_pp
@@ -147,6 +151,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
           options.policy.clip_eps_high = config.clip_eps_high;
           options.policy.dual_clip = config.dual_clip;
           options.policy.aggregation = config.aggregation;
+          options.policy.max_length = micro.minibatch_width;
           options.value.clip_range = config.value_clip;
           options.value.aggregation = config.aggregation;
           options.vf_coef = config.vf_coef;
@@ -158,10 +163,10 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
             stats.Add(metric::kValueLoss, loss->value_loss);
             stats.Add(metric::kValueClipFraction, loss->value_clip_fraction);
           }
-          objective = loss->loss;
+          objective = loss->loss * share;
         }
         if (config.entropy_coef == 0) return objective;
-        return objective - config.entropy_coef * entropy;
+        return objective - config.entropy_coef * share * entropy;
       });
 }
 

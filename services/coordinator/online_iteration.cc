@@ -133,6 +133,7 @@ absl::Status JobLoop::JudgeRollout(const Rollout& rollout, Judged* judged, Metri
   *eval_request.mutable_batch() = rollout.sequences;
   eval_request.set_temperature(static_cast<float>(gen.temperature()));
   eval_request.set_values(facts_->critic);
+  eval_request.set_precision(jobs::PrecisionOf(spec_));
 
   auto timed = [](std::function<absl::Status()> call, double* seconds) {
     const auto start = Clock::now();

@@ -3,7 +3,7 @@
 // prints the ratio. Prints one JSON object per batch size on stdout.
 //
 //   generation_bench --model DIR --prompts FILE.json --batch-sizes 1,8,32
-//                    --new-tokens 128 [--repeats 2]
+//                    --new-tokens 128 [--repeats 2] [--device cuda:0 --dtype float32]
 // FILE.json: {"prompts": [[ids...], ...]} (at least max(batch) prompts).
 
 #include <torch/torch.h>
@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "common/cli/flags.h"
+#include "common/model/device_flags.h"
 #include "common/model/generation.h"
 #include "common/model/loader.h"
 #include "nlohmann/json.hpp"
@@ -37,6 +38,8 @@ int main(int argc, char** argv) {
   flags.String("batch-sizes", &batch_sizes, "comma-separated batch sizes");
   flags.Int("new-tokens", &new_tokens, "tokens generated per prompt (EOS disabled)");
   flags.Int("repeats", &repeats, "timed runs per batch size; the fastest is reported");
+  rlhf::model::DeviceFlags device_flags;
+  device_flags.Register(flags);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (auto s = flags.Parse(args); !s.ok()) return Fail(s);
   if (flags.help_requested()) {
@@ -44,7 +47,9 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  auto model = rlhf::model::LoadCausalLm(model_dir);
+  auto load_options = device_flags.Resolve(model_dir);
+  if (!load_options.ok()) return Fail(load_options.status());
+  auto model = rlhf::model::LoadCausalLm(model_dir, *load_options);
   if (!model.ok()) return Fail(model.status());
   std::ifstream in(prompts_file);
   auto json = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
@@ -84,6 +89,7 @@ int main(int argc, char** argv) {
                              {"seconds", best},
                              {"tokens_per_second", batch * new_tokens / best},
                              {"threads", at::get_num_threads()},
+                             {"device", load_options->device.str()},
                              {"first_row", first_row}};
     std::cout << result.dump() << std::endl;
   }

@@ -9,6 +9,9 @@ load spike on this shared machine hits both; each round times every batch size o
 a warm-up, and the fastest run of each side is kept. Prints tokens/s of both and the
 ratio (rlhf / transformers; > 1 means rlhf is faster).
 
+--device cuda[:N] runs both on that GPU (float32, TF32 off on both sides); the C++ side
+needs a -DRLHF_WITH_CUDA=ON build (--build build-gpu, see tests/gpu/run_gpu_checks.sh).
+
 Reference: transformers==4.57.1, torch==2.9.1 (pinned in scripts/install_deps.sh).
 Run: .venv/bin/python tests/bench/generation_bench.py   (after scripts/build.sh)
 """
@@ -36,7 +39,8 @@ def make_model(path):
 
 
 def bench_transformers(model, prompts, batch, new_tokens, repeats):
-    ids = torch.tensor(prompts[:batch])
+    device = model.device
+    ids = torch.tensor(prompts[:batch], device=device)
     kwargs = dict(max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
                   pad_token_id=0, attention_mask=torch.ones_like(ids))
     best = float("inf")
@@ -44,6 +48,8 @@ def bench_transformers(model, prompts, batch, new_tokens, repeats):
         for r in range(repeats + 1):  # run 0 warms up
             start = time.perf_counter()
             out = model.generate(ids, **kwargs)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
             seconds = time.perf_counter() - start
             if r > 0:
                 best = min(best, seconds)
@@ -60,6 +66,7 @@ def main():
     parser.add_argument("--prompt-tokens", type=int, default=64)
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (both sides)")
     args = parser.parse_args()
 
     model_dir = os.path.join(args.build, "bench", "gpt2-small")
@@ -71,13 +78,17 @@ def main():
     with open(prompts_file, "w") as f:
         json.dump({"prompts": prompts}, f)
 
-    hf_model = transformers.GPT2LMHeadModel.from_pretrained(model_dir).eval()
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False  # LibTorch's default, as in C++
+    hf_model = transformers.GPT2LMHeadModel.from_pretrained(model_dir).eval().to(device)
     ours, ref = {}, {}
     for _ in range(args.rounds):
         out = subprocess.run(
             [os.path.join(args.build, "bench", "generation_bench"), "--model", model_dir,
              "--prompts", prompts_file, "--batch-sizes", args.batch_sizes,
-             "--new-tokens", str(args.new_tokens), "--repeats", "1"],
+             "--new-tokens", str(args.new_tokens), "--repeats", "1",
+             "--device", args.device, "--dtype", "float32"],
             check=True, capture_output=True, text=True).stdout
         for r in map(json.loads, out.splitlines()):
             if r["batch"] not in ours or r["seconds"] < ours[r["batch"]]["seconds"]:
@@ -87,7 +98,8 @@ def main():
             if batch not in ref or r["seconds"] < ref[batch]["seconds"]:
                 ref[batch] = r
 
-    print(f"decode throughput, GPT-2 small (124M, fp32, CPU), prompt {args.prompt_tokens}, "
+    print(f"decode throughput, GPT-2 small (124M, fp32, {args.device}), "
+          f"prompt {args.prompt_tokens}, "
           f"{args.new_tokens} new tokens, greedy; transformers {transformers.__version__}, "
           f"torch {torch.__version__}")
     print(f"{'batch':>5} {'rlhf tok/s':>11} {'hf tok/s':>10} {'ratio':>7} {'threads':>8} "

@@ -58,8 +58,10 @@ absl::Status ActorCore::Evaluate(const v1::EvaluateRequest& request,
   auto batch = SequenceBatchFromProto(request.batch(), "batch");
   if (!batch.ok()) return batch.status();
   const double temperature = request.temperature() == 0 ? 1.0 : request.temperature();
+  auto precision = PrecisionFromProto(request.precision());
+  if (!precision.ok()) return precision.status();
   std::lock_guard<std::mutex> lock(mutex_);
-  auto result = trainer_->Evaluate(*batch, temperature, request.values());
+  auto result = trainer_->Evaluate(*batch, temperature, request.values(), *precision);
   if (!result.ok()) return result.status();
   return CatchTorchErrors("Evaluate", [&]() -> absl::Status {
     if (auto s = rpc::TensorToProto(result->logprobs, response->mutable_logprobs()); !s.ok()) {

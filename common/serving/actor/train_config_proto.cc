@@ -32,12 +32,30 @@ absl::StatusOr<algo::DpoLossType> DpoLossType(const std::string& name) {
 
 }  // namespace
 
+absl::StatusOr<train::Precision> PrecisionFromProto(v1::Precision precision) {
+  switch (precision) {
+    case v1::PRECISION_FP32:
+      return train::Precision::kFp32;
+    case v1::PRECISION_BF16_MIXED:
+      return train::Precision::kBf16Mixed;
+    default:
+      break;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("precision: unknown value ", static_cast<int>(precision)));
+}
+
 absl::StatusOr<train::AlgorithmConfig> AlgorithmConfigFromProto(const v1::TrainConfig& proto) {
   auto config = train::AlgorithmConfigFor(proto.algorithm());
   if (!config.ok()) return config.status();
   config->ppo_epochs = proto.epochs() == 0 ? 1 : proto.epochs();
   config->num_minibatches = proto.num_minibatches() == 0 ? 1 : proto.num_minibatches();
   config->temperature = proto.temperature() == 0 ? 1.0 : proto.temperature();
+  config->max_tokens_per_microbatch = proto.max_tokens_per_microbatch();
+  config->gradient_checkpointing = proto.gradient_checkpointing();
+  auto precision = PrecisionFromProto(proto.precision());
+  if (!precision.ok()) return precision.status();
+  config->precision = *precision;
   if (proto.has_optimizer()) {
     const v1::OptimizerConfig& o = proto.optimizer();
     config->optimizer = train::OptimizerOptions{.learning_rate = o.learning_rate(),

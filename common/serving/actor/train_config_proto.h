@@ -13,4 +13,7 @@ namespace rlhf::actor {
 // actor's own flags apply).
 absl::StatusOr<train::AlgorithmConfig> AlgorithmConfigFromProto(const v1::TrainConfig& proto);
 
+// InvalidArgument for a value the enum does not name (a newer client).
+absl::StatusOr<train::Precision> PrecisionFromProto(v1::Precision precision);
+
 }  // namespace rlhf::actor
