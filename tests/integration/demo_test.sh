@@ -4,7 +4,8 @@
 #      -> PPO, and DPO from the SFT model; every effect must go the right way on held-out
 #      data (the checks are listed in the report); the report has its files;
 #   2. the same PPO stage across separate service processes (rlhf submit to a coordinator
-#      and four servers) gives the same first iterations as the in-process run.
+#      and four servers) gives the same first iterations as the in-process run;
+#   3. the PPO stage in bf16-mixed precision learns and tracks the float32 run.
 # Usage: demo_test.sh BIN_DIR PYTHON   (run from the repository root)
 set -uo pipefail
 source "$(dirname "$0")/testlib.sh"
@@ -85,6 +86,52 @@ for a, b in zip(local, remote):
 print("\n".join(bad) if bad else f"first iterations match (largest difference {worst:.3g})")
 sys.exit(1 if bad else 0)
 PYEOF
+
+# 3. bf16-mixed precision (runtime.precision; CPU bf16 autocast, float32 master weights and
+#    AdamW state): the same PPO stage in-process still learns, and its first iteration
+#    (the same rollout: the sampler is float32) tracks the float32 run.
+"$python" - "$out/jobs/ppo.json" "$work/ppo-bf16.json" "$work/bf16" <<'PYEOF'
+import json, sys
+job = json.load(open(sys.argv[1]))
+job["runtime"]["precision"] = "bf16-mixed"
+job["checkpoint"] = {"dir": sys.argv[3], "interval": 0}
+json.dump(job, open(sys.argv[2], "w"))
+PYEOF
+expect "bf16-mixed PPO stage succeeds" 0 "SUCCEEDED" -- \
+  "$bin/rlhf" local "$work/ppo-bf16.json" --metrics-jsonl "$work/bf16.jsonl"
+expect "bf16-mixed PPO learns and tracks float32" 0 "tracks" -- \
+  "$python" - "$out/report/metrics/ppo.jsonl" "$work/bf16.jsonl" "$out/jobs/ppo.json" \
+  "$work/bf16-check.txt" <<'PYEOF'
+import json, sys
+fp32 = [json.loads(line) for line in open(sys.argv[1])]
+bf16 = [json.loads(line) for line in open(sys.argv[2])]
+target = json.load(open(sys.argv[3]))["kl"]["target"]
+bad = []
+if len(bf16) != len(fp32):
+    bad.append(f"{len(bf16)} bf16 iterations, {len(fp32)} fp32")
+first = lambda rows, key: rows[0][key]
+if first(bf16, "reward_mean") != first(fp32, "reward_mean"):
+    bad.append("the first rollout differs (the sampler should be float32 in both)")
+for key in ["loss", "policy_loss", "value_loss", "entropy"]:
+    a, b = first(fp32, key), first(bf16, key)
+    if abs(a - b) > 0.05 * max(1.0, abs(a)):
+        bad.append(f"iteration 1 {key}: fp32 {a:.5f} bf16 {b:.5f} (tolerance 5%)")
+k = max(1, len(bf16) // 5)
+early = sum(r["reward_mean"] for r in bf16[:k]) / k
+late = sum(r["reward_mean"] for r in bf16[-k:]) / k
+if not late > early:
+    bad.append(f"reward did not rise: first {k} iterations {early:.3f}, last {k} {late:.3f}")
+if not 0 <= bf16[-1]["kl"] < target:
+    bad.append(f"final KL {bf16[-1]['kl']:.3f} not under the target {target}")
+summary = ("\n".join(bad) if bad else
+      f"bf16-mixed tracks fp32 (iteration 1 loss {first(fp32, 'loss'):.4f} vs "
+      f"{first(bf16, 'loss'):.4f}); reward {early:.3f} -> {late:.3f}, final KL "
+      f"{bf16[-1]['kl']:.3f} < {target}")
+print(summary)
+open(sys.argv[4], "w").write(summary + "\n")
+sys.exit(1 if bad else 0)
+PYEOF
+cat "$work/bf16-check.txt" 2>/dev/null
 
 # rlhf eval: bad flags and inputs are one clear line.
 expect "eval without a model" 2 "give --policy and/or --reward-model" -- \
