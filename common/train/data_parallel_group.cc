@@ -8,6 +8,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <cstring>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -250,19 +251,45 @@ absl::Status DataParallelGroup::AllReduceSum(torch::Tensor& tensor) {
 absl::Status DataParallelGroup::AllReduceMean(std::vector<torch::Tensor>& gradients) {
   if (world_size_ == 1 || gradients.empty()) return absl::OkStatus();
   return Collective("gradient all-reduce", [&] {
-    // One flat fp32 buffer: one collective per step instead of one per parameter.
-    std::vector<torch::Tensor> flat;
-    flat.reserve(gradients.size());
-    for (const torch::Tensor& g : gradients) flat.push_back(g.reshape(-1).to(torch::kFloat32));
-    std::vector<torch::Tensor> buffer = {torch::cat(flat)};
-    impl_->Run(buffer, [&](auto& t) { return impl_->group->allreduce(t); });
-    buffer[0].div_(static_cast<double>(world_size_));
-    int64_t offset = 0;
-    for (torch::Tensor& g : gradients) {
-      const int64_t n = g.numel();
-      g.copy_(buffer[0].narrow(0, offset, n).view_as(g));
-      offset += n;
+    // Buckets of about bucket_bytes, each one flat fp32 buffer and one collective (DDP's
+    // gradient buckets): the extra memory is two buckets, not a copy of every gradient.
+    // Bucket k + 1 is packed while bucket k's all-reduce runs.
+    struct Bucket {
+      std::vector<torch::Tensor> buffer;  // one flat tensor, on the backend's device
+      size_t first = 0, end = 0;          // gradients[first, end)
+      c10::intrusive_ptr<c10d::Work> work;
+    };
+    auto finish = [&](Bucket& bucket) {
+      bucket.work->wait();
+      torch::Tensor flat = bucket.buffer[0].div_(static_cast<double>(world_size_));
+      int64_t offset = 0;
+      for (size_t i = bucket.first; i < bucket.end; ++i) {
+        const int64_t n = gradients[i].numel();
+        gradients[i].copy_(flat.narrow(0, offset, n).view_as(gradients[i]));
+        offset += n;
+      }
+    };
+    const int64_t bucket_elements = std::max<int64_t>(1, impl_->options.bucket_bytes / 4);
+    std::optional<Bucket> pending;
+    size_t next = 0;
+    while (next < gradients.size()) {
+      Bucket bucket;
+      bucket.first = next;
+      int64_t elements = 0;
+      std::vector<torch::Tensor> flat;
+      while (next < gradients.size() &&
+             (flat.empty() || elements + gradients[next].numel() <= bucket_elements)) {
+        elements += gradients[next].numel();
+        flat.push_back(gradients[next].reshape(-1).to(impl_->options.device, torch::kFloat32));
+        ++next;
+      }
+      bucket.end = next;
+      bucket.buffer = {torch::cat(flat)};
+      bucket.work = impl_->group->allreduce(bucket.buffer);
+      if (pending) finish(*pending);
+      pending = std::move(bucket);
     }
+    finish(*pending);
   });
 }
 

@@ -47,6 +47,9 @@ struct DataParallelOptions {
   std::chrono::milliseconds timeout = std::chrono::minutes(10);
   // The ranks' training device: CUDA ranks use NCCL (a CUDA build), CPU ranks Gloo.
   torch::Device device = torch::kCPU;
+  // Gradients are all-reduced in buckets of about this many bytes (fp32), like DDP's
+  // bucket_cap_mb; a larger gradient is a bucket of its own.
+  int64_t bucket_bytes = int64_t{25} << 20;
 };
 
 class DataParallelGroup final : public GradientAllReducer {
@@ -80,6 +83,7 @@ class DataParallelGroup final : public GradientAllReducer {
   // rank's last collective failed). Unavailable when rank 0's store is gone.
   absl::StatusOr<std::string> NextCommand();
 
+  // In buckets of options.bucket_bytes, the next one packed while one is in flight.
   absl::Status AllReduceMean(std::vector<torch::Tensor>& gradients) override;
   // Element-wise sum over ranks, in place.
   absl::Status AllReduceSum(torch::Tensor& tensor);

@@ -49,12 +49,15 @@ DataParallelOptions Options(int64_t rank, int64_t port) {
 }
 
 // Runs body(group) on ranks 0 and 1, each in its own thread with its own group.
-void RunTwoRanks(const std::function<void(DataParallelGroup&)>& body) {
+void RunTwoRanks(const std::function<void(DataParallelGroup&)>& body,
+                 int64_t bucket_bytes = DataParallelOptions().bucket_bytes) {
   const int64_t port = FreePort();
   std::vector<std::thread> threads;
   for (int64_t rank = 0; rank < 2; ++rank) {
     threads.emplace_back([&, rank] {
-      auto group = DataParallelGroup::Join(Options(rank, port));
+      DataParallelOptions options = Options(rank, port);
+      options.bucket_bytes = bucket_bytes;
+      auto group = DataParallelGroup::Join(options);
       ASSERT_TRUE(group.ok()) << group.status();
       EXPECT_EQ((*group)->rank(), rank);
       EXPECT_EQ((*group)->world_size(), 2);
@@ -82,6 +85,30 @@ TEST(DataParallelGroupTest, CollectivesAverageAndBroadcast) {
   });
 }
 
+// Gradients in buckets of 4 floats: a gradient larger than a bucket is one of its own,
+// small ones share; every gradient comes back as the mean, in its own shape.
+TEST(DataParallelGroupTest, BucketedAllReduceAveragesEveryGradient) {
+  RunTwoRanks(
+      [](DataParallelGroup& group) {
+        const float r = static_cast<float>(group.rank());
+        const std::vector<std::vector<int64_t>> shapes = {{2, 3}, {1}, {2}, {3}, {5}, {1}};
+        std::vector<torch::Tensor> grads;
+        for (size_t i = 0; i < shapes.size(); ++i) {
+          grads.push_back(
+              torch::arange(torch::ones(shapes[i]).numel(), torch::kFloat32).reshape(shapes[i]) +
+              100 * r + 10 * static_cast<float>(i));
+        }
+        ASSERT_TRUE(group.AllReduceMean(grads).ok());
+        for (size_t i = 0; i < shapes.size(); ++i) {
+          const torch::Tensor want =
+              torch::arange(torch::ones(shapes[i]).numel(), torch::kFloat32).reshape(shapes[i]) +
+              50 + 10 * static_cast<float>(i);
+          EXPECT_TRUE(torch::equal(grads[i], want)) << i << ": " << grads[i];
+        }
+      },
+      /*bucket_bytes=*/16);
+}
+
 TEST(DataParallelGroupTest, TwoRanksOnHalvesTrainLikeOneRankOnTheWhole) {
   // Equal lengths, so the mean over the whole batch's tokens is the mean of the halves'.
   SequenceBatch batch;
@@ -96,21 +123,23 @@ TEST(DataParallelGroupTest, TwoRanksOnHalvesTrainLikeOneRankOnTheWhole) {
   for (int step = 0; step < 2; ++step) ASSERT_TRUE(single->TrainSft(batch, sft).ok());
 
   std::vector<std::vector<std::pair<std::string, torch::Tensor>>> weights(2);
-  RunTwoRanks([&](DataParallelGroup& group) {
-    // A shared_ptr that does not own the group (it outlives the trainer here).
-    std::shared_ptr<GradientAllReducer> reducer(&group, [](GradientAllReducer*) {});
-    TrainerOptions options;
-    options.optimizer.learning_rate = 1e-3;
-    options.chunk_tokens = 7;
-    auto trainer = PolicyTrainer::Load(testing::ModelDir("gpt2"), false, options, reducer);
-    ASSERT_TRUE(trainer.ok()) << trainer.status();
-    const int64_t r = group.rank();
-    SequenceBatch half;
-    half.prompts.assign(batch.prompts.begin() + 2 * r, batch.prompts.begin() + 2 * r + 2);
-    half.responses.assign(batch.responses.begin() + 2 * r, batch.responses.begin() + 2 * r + 2);
-    for (int step = 0; step < 2; ++step) ASSERT_TRUE((*trainer)->TrainSft(half, sft).ok());
-    weights[r] = (*trainer)->NamedWeights(false);
-  });
+  RunTwoRanks(
+      [&](DataParallelGroup& group) {
+        // A shared_ptr that does not own the group (it outlives the trainer here).
+        std::shared_ptr<GradientAllReducer> reducer(&group, [](GradientAllReducer*) {});
+        TrainerOptions options;
+        options.optimizer.learning_rate = 1e-3;
+        options.chunk_tokens = 7;
+        auto trainer = PolicyTrainer::Load(testing::ModelDir("gpt2"), false, options, reducer);
+        ASSERT_TRUE(trainer.ok()) << trainer.status();
+        const int64_t r = group.rank();
+        SequenceBatch half;
+        half.prompts.assign(batch.prompts.begin() + 2 * r, batch.prompts.begin() + 2 * r + 2);
+        half.responses.assign(batch.responses.begin() + 2 * r, batch.responses.begin() + 2 * r + 2);
+        for (int step = 0; step < 2; ++step) ASSERT_TRUE((*trainer)->TrainSft(half, sft).ok());
+        weights[r] = (*trainer)->NamedWeights(false);
+      },
+      /*bucket_bytes=*/4096);  // many buckets
 
   const auto expected = single->NamedWeights(false);
   ASSERT_EQ(weights[0].size(), expected.size());
