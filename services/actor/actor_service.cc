@@ -27,7 +27,7 @@ absl::StatusOr<v1::DataType> WireType(torch::ScalarType type) {
 class ExportWeightsReactor final : public grpc::ServerWriteReactor<v1::WeightChunk> {
  public:
   ExportWeightsReactor(server::RpcExecutor executor, std::shared_ptr<ActorCore> core,
-                       int64_t chunk_bytes, bool include_value_head)
+                       int64_t chunk_bytes, bool include_value_head, torch::ScalarType dtype)
       : executor_(std::move(executor)),
         chunk_bytes_(chunk_bytes),
         start_(server::RpcExecutor::Clock::now()) {
@@ -35,14 +35,14 @@ class ExportWeightsReactor final : public grpc::ServerWriteReactor<v1::WeightChu
     // The reactor lives until both OnDone and this task have run (a cancelled call may be
     // done before the task starts).
     task_pending_ = true;
-    const bool queued = executor_.Submit([this, core = std::move(core), include_value_head] {
+    const bool queued = executor_.Submit([this, core = std::move(core), include_value_head, dtype] {
       absl::StatusOr<WeightSnapshot> snapshot = absl::CancelledError("call already finished");
       bool wanted = false;
       {
         std::lock_guard<std::mutex> lock(mutex_);
         wanted = !finished_;
       }
-      if (wanted) snapshot = core->SnapshotWeights(include_value_head);
+      if (wanted) snapshot = core->SnapshotWeights(include_value_head, dtype);
       bool done = false;
       {
         std::lock_guard<std::mutex> lock(mutex_);
@@ -218,12 +218,23 @@ grpc::ServerWriteReactor<v1::WeightChunk>* ActorService::ExportWeights(
         grpc::StatusCode::INVALID_ARGUMENT,
         absl::StrCat("chunk_bytes must be >= 0 (0: 4 MiB), got ", request->chunk_bytes())));
   }
+  torch::ScalarType dtype = torch::kFloat32;
+  if (request->dtype() != v1::DATA_TYPE_UNSPECIFIED) {
+    auto wire = rpc::TorchDtype(request->dtype());
+    if (!wire.ok() ||
+        !(*wire == torch::kFloat32 || *wire == torch::kBFloat16 || *wire == torch::kFloat16)) {
+      return new FailedWriteReactor(grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT, absl::StrCat("dtype must be F32, BF16 or F16, got ",
+                                                           v1::DataType_Name(request->dtype()))));
+    }
+    dtype = *wire;
+  }
   // Leave room for the chunk's other fields under the message limit.
   const int64_t max_chunk = std::max<int64_t>(1, executor_.max_response_bytes() - (64 << 10));
   const int64_t chunk_bytes = std::min(
       request->chunk_bytes() == 0 ? kDefaultChunkBytes : request->chunk_bytes(), max_chunk);
   return new ExportWeightsReactor(executor_, std::move(core), chunk_bytes,
-                                  request->include_value_head());
+                                  request->include_value_head(), dtype);
 }
 
 }  // namespace rlhf::actor

@@ -267,6 +267,7 @@ absl::StatusOr<SyncStats> ServiceClients::SyncWeights() {
   Call export_call(this);
   grpc::ClientContext& export_context = export_call.context;
   v1::ExportWeightsRequest export_request;
+  export_request.set_dtype(rollout_dtype_);
   auto reader = actor_->ExportWeights(&export_context, export_request);
 
   struct Sink {
@@ -310,6 +311,14 @@ absl::StatusOr<SyncStats> ServiceClients::SyncWeights() {
   if (auto s = Check(export_status, "actor", channels_.actor_address, "ExportWeights"); !s.ok()) {
     return s;
   }
+  // The next sync in the rollouts' own half precision when they all hold the same one
+  // (the first sync, and any after a rollout changed, send float32).
+  v1::DataType held = sinks.empty() ? v1::DATA_TYPE_UNSPECIFIED : sinks[0]->response.dtype();
+  for (const auto& sink : sinks) {
+    if (sink->response.dtype() != held) held = v1::DATA_TYPE_UNSPECIFIED;
+  }
+  rollout_dtype_ =
+      held == v1::DATA_TYPE_BF16 || held == v1::DATA_TYPE_F16 ? held : v1::DATA_TYPE_UNSPECIFIED;
   return stats;
 }
 

@@ -86,7 +86,8 @@ class ServiceClients {
   absl::Status LoadCheckpoint(const std::string& dir, int64_t* version);
 
   // actor.ExportWeights streamed into every rollout replica's LoadWeights, chunk by chunk
-  // (one batched stream each way; nothing is buffered whole in the coordinator).
+  // (one batched stream each way; nothing is buffered whole in the coordinator), float32
+  // or, once every rollout reported holding bf16/fp16, in that dtype (half the bytes).
   absl::StatusOr<SyncStats> SyncWeights();
 
   // Cancels every call in flight and every later one (CANCELLED), and stops
@@ -118,6 +119,9 @@ class ServiceClients {
   mutable std::mutex calls_mutex_;
   mutable std::set<grpc::ClientContext*> calls_ ABSL_GUARDED_BY(calls_mutex_);
   std::atomic<bool> cancelled_{false};
+  // The dtype every rollout reported holding at the last sync (BF16/F16: the next sync
+  // sends that, half the bytes); unspecified: float32.
+  v1::DataType rollout_dtype_ = v1::DATA_TYPE_UNSPECIFIED;
 };
 
 }  // namespace rlhf::coordinator

@@ -3,6 +3,7 @@
 #include <optional>
 
 #include "common/rpc/status_util.h"
+#include "common/rpc/tensor_codec.h"
 #include "common/status/torch_status.h"
 
 namespace rlhf::rollout {
@@ -65,6 +66,8 @@ class LoadWeightsReactor final : public grpc::ServerReadReactor<v1::WeightChunk>
       response_->set_version(*version);
       response_->set_tensors(static_cast<int64_t>(shared->tensors.size()));
       response_->set_bytes(shared->bytes);
+      auto held = rpc::WireDtype(core_->dtype());
+      response_->set_dtype(held.ok() ? *held : v1::DATA_TYPE_UNSPECIFIED);
       Complete(grpc::Status::OK);
     });
     if (!queued) {

@@ -63,7 +63,16 @@ expect "--device cuda without CUDA: one line, exit 2, before any work" 2 \
   "$rlhf" local "$work/ppo.json" --device cuda
 sed 's#"dir": "[^"]*"#"dir": "'"$work"'/ckpt-bf16"#' "$work/grpo.json" >"$work/bf16.json"
 expect "--dtype bfloat16 (frozen copies in bf16 on the CPU) still runs the job" 0 \
-  "summary: SUCCEEDED" -- "$rlhf" local "$work/bf16.json" --dtype bfloat16
+  "summary: SUCCEEDED" -- "$rlhf" local "$work/bf16.json" --dtype bfloat16 \
+  --metrics-jsonl "$work/bf16.jsonl"
+# The first weight sync is float32; the rollout answers that it holds bf16, and the later
+# syncs move bf16 on the wire: half the bytes.
+expect "weight sync moves bf16 to a bf16 rollout (half the bytes)" 0 "^half " -- \
+  python3 -c 'import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+b = [r["sync_bytes"] for r in rows]
+print(("half " if len(b) == 3 and b[1] == b[2] and abs(2 * b[1] - b[0]) < 0.01 * b[0]
+       else "not half ") + str(b))' "$work/bf16.jsonl"
 expect "missing job file" 1 "cannot open job spec .*none.json" -- "$rlhf" local "$work/none.json"
 sed 's#"dir": "[^"]*", "interval": 2#"dir": "'"$work"'/ckpt-keep", "interval": 1, "keep_last": 2#' \
   "$work/sft.json" >"$work/keep.json"

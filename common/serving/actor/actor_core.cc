@@ -351,13 +351,14 @@ absl::Status ActorCore::FollowLeader() {
   }
 }
 
-absl::StatusOr<WeightSnapshot> ActorCore::SnapshotWeights(bool include_value_head) {
+absl::StatusOr<WeightSnapshot> ActorCore::SnapshotWeights(bool include_value_head,
+                                                          torch::ScalarType dtype) {
   std::lock_guard<std::mutex> lock(mutex_);
   return CatchTorchErrors("ExportWeights", [&]() -> absl::StatusOr<WeightSnapshot> {
     WeightSnapshot snapshot;
     snapshot.version = trainer_->policy_version();
     for (auto& [name, tensor] : trainer_->NamedWeights(include_value_head)) {
-      snapshot.tensors.emplace_back(name, tensor.to(torch::kCPU).contiguous().clone());
+      snapshot.tensors.emplace_back(name, tensor.to(torch::kCPU, dtype).contiguous().clone());
     }
     return snapshot;
   });

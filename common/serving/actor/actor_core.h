@@ -50,7 +50,9 @@ class ActorCore {
                               v1::CheckpointResponse* response);
   absl::Status LoadCheckpoint(const v1::CheckpointRequest& request,
                               v1::CheckpointResponse* response);
-  absl::StatusOr<WeightSnapshot> SnapshotWeights(bool include_value_head);
+  // A copy of every weight on the CPU, converted to `dtype` (the wire's).
+  absl::StatusOr<WeightSnapshot> SnapshotWeights(bool include_value_head,
+                                                 torch::ScalarType dtype = torch::kFloat32);
 
   int64_t policy_version();
 

@@ -49,6 +49,11 @@ RolloutCore::RolloutCore(std::shared_ptr<model::CausalLm> model, int64_t version
   model_->eval();
 }
 
+torch::ScalarType RolloutCore::dtype() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return model_->dtype();
+}
+
 int64_t RolloutCore::version() {
   std::lock_guard<std::mutex> lock(mutex_);
   return version_;

@@ -42,6 +42,8 @@ class RolloutCore {
   absl::StatusOr<int64_t> SwapWeights(const AssembledWeights& weights);
 
   int64_t version();
+  // The dtype the serving weights are held in.
+  torch::ScalarType dtype();
 
  private:
   std::shared_ptr<model::CausalLm> model_;
