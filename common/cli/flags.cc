@@ -128,6 +128,13 @@ absl::Status FlagSet::Parse(std::span<const std::string> args) {
   return absl::OkStatus();
 }
 
+bool FlagSet::Given(absl::string_view name) const {
+  for (const Flag& flag : flags_) {
+    if (flag.name == name) return flag.seen;
+  }
+  return false;
+}
+
 std::string FlagSet::Usage() const {
   // A summary that spells out its own usage line (with positional arguments) replaces the
   // generic one, so --help says "usage:" once.

@@ -33,6 +33,9 @@ class FlagSet {
   absl::Status Parse(std::span<const std::string> args);
 
   bool help_requested() const { return help_requested_; }
+  // Whether --name appeared in the parsed args (so an environment variable may supply
+  // it otherwise; see services/actor/torchrun_env.h). False for an unknown name.
+  bool Given(absl::string_view name) const;
   const std::vector<std::string>& positional() const { return positional_; }
   // "usage: ..." followed by every flag with its default and help.
   std::string Usage() const;

@@ -14,7 +14,6 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_cat.h"
 #include "common/cli/flags.h"
 #include "common/model/device_flags.h"
 #include "common/server/model_server.h"
@@ -22,6 +21,7 @@
 #include "common/train/data_parallel_group.h"
 #include "common/train/policy_trainer.h"
 #include "services/actor/actor_service.h"
+#include "services/actor/torchrun_env.h"
 
 int main(int argc, char** argv) {
   rlhf::server::BlockTerminationSignals();
@@ -53,10 +53,13 @@ int main(int argc, char** argv) {
   int64_t group_timeout_s = 600;
   flags.Int("world-size", &group_options.world_size,
             "data-parallel actor ranks in this group (jobs' runtime.num_actor_ranks); rank 0 "
-            "serves the RPCs, the other ranks follow it and serve nothing");
-  flags.Int("rank", &group_options.rank, "this process's rank in [0, --world-size)");
+            "serves the RPCs, the other ranks follow it and serve nothing; not given: "
+            "torchrun's $WORLD_SIZE if set");
+  flags.Int("rank", &group_options.rank,
+            "this process's rank in [0, --world-size); not given: torchrun's $RANK if set");
   flags.String("group-store", &group_store,
-               "host:port of rank 0's c10d TCPStore (rank 0 listens on the port)");
+               "host:port of rank 0's c10d TCPStore (rank 0 listens on the port); not given: "
+               "torchrun's $MASTER_ADDR:$MASTER_PORT if set");
   flags.String("group-host", &group_options.gloo_host,
                "address this rank's Gloo transport binds; empty: this host's name");
   flags.Int("group-timeout-s", &group_timeout_s,
@@ -102,14 +105,24 @@ int main(int argc, char** argv) {
       {.program = "rlhf-actor",
        .service_name = "rlhf.v1.ActorService",
        .check_flags = [&]() -> absl::Status {
-         // A bare --device cuda means cuda:LOCAL_RANK (torchrun), else cuda:<--rank>.
-         int64_t local_rank = group_options.rank;
-         if (const char* env = std::getenv("LOCAL_RANK"); env != nullptr) {
-           if (!absl::SimpleAtoi(env, &local_rank) || local_rank < 0) {
-             return absl::InvalidArgumentError(
-                 absl::StrCat("LOCAL_RANK: want an integer >= 0, got '", env, "'"));
-           }
+         // torchrun's RANK, WORLD_SIZE, MASTER_ADDR/PORT and LOCAL_RANK fill the flags
+         // not given; a bare --device cuda means cuda:LOCAL_RANK, else cuda:<rank>.
+         rlhf::actor::GroupSettings group{.rank = group_options.rank,
+                                          .world_size = group_options.world_size,
+                                          .store = group_store};
+         if (auto s =
+                 rlhf::actor::ApplyTorchrunEnv([](const char* name) { return std::getenv(name); },
+                                               {.rank = flags.Given("rank"),
+                                                .world_size = flags.Given("world-size"),
+                                                .store = flags.Given("group-store")},
+                                               group);
+             !s.ok()) {
+           return s;
          }
+         group_options.rank = group.rank;
+         group_options.world_size = group.world_size;
+         group_store = group.store;
+         const int64_t local_rank = group.local_rank;
          auto resolved = device_flags.Resolve(model_dir, local_rank);
          if (!resolved.ok()) return resolved.status();
          trainer_options.device = resolved->device;

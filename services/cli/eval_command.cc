@@ -16,6 +16,7 @@
 #include "common/io/atomic_file.h"
 #include "common/jobs/dataset.h"
 #include "common/jobs/tokenized_data.h"
+#include "common/model/device_flags.h"
 #include "common/model/generation.h"
 #include "common/model/loader.h"
 #include "common/model/sampling.h"
@@ -45,6 +46,7 @@ struct EvalFlags {
   int64_t batch_size = 32, top_k = 0;
   double temperature = 1.0, top_p = 1.0, beta = 0.1;
   uint64_t seed = 0;
+  model::DeviceFlags device;  // each model: --dtype, else its checkpoint's dtype on CUDA
 };
 
 // Rows [begin, end) of prompts/responses as the services' wire batch.
@@ -123,18 +125,24 @@ class Evaluation {
     if (!tokenizer.ok()) return Annotate(tokenizer.status(), tokenizer_dir);
     tokenizer_ = std::move(*tokenizer);
     if (!flags_.policy.empty()) {
-      auto policy = model::LoadCausalLm(flags_.policy);
+      auto policy_options = flags_.device.Resolve(flags_.policy);
+      if (!policy_options.ok()) return policy_options.status();
+      auto policy = model::LoadCausalLm(flags_.policy, *policy_options);
       if (!policy.ok()) return Annotate(policy.status(), "--policy");
       policy_model_ = *policy;
       policy_ = std::make_unique<reference::ReferenceCore>(*policy);
     }
     if (!flags_.reference.empty()) {
-      auto reference = model::LoadCausalLm(flags_.reference);
+      auto reference_options = flags_.device.Resolve(flags_.reference);
+      if (!reference_options.ok()) return reference_options.status();
+      auto reference = model::LoadCausalLm(flags_.reference, *reference_options);
       if (!reference.ok()) return Annotate(reference.status(), "--reference");
       reference_ = std::make_unique<reference::ReferenceCore>(*reference);
     }
     if (!flags_.reward_model.empty()) {
-      auto reward = model::LoadSequenceClassifier(flags_.reward_model);
+      auto reward_options = flags_.device.Resolve(flags_.reward_model);
+      if (!reward_options.ok()) return reward_options.status();
+      auto reward = model::LoadSequenceClassifier(flags_.reward_model, *reward_options);
       if (!reward.ok()) return Annotate(reward.status(), "--reward-model");
       scorer_ = reward::MakeModelScorer(*reward);
     }
@@ -360,6 +368,7 @@ int RunEval(const std::vector<std::string>& args) {
   flags.String("samples-out", &f.samples_out,
                "write the samples as JSONL (prompt, response, score, kl, ...)");
   flags.String("output", &f.output, "also write the measures as a JSON object");
+  f.device.Register(flags);
   if (auto status = flags.Parse(args); !status.ok()) return Fail(status);
   if (flags.help_requested()) {
     std::cout << flags.Usage();

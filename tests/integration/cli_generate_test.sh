@@ -77,5 +77,16 @@ result "padded vocab: eval reports no out-of-range id" $? "output: $eval_out"
 [ "$(grep -c '"response"' "$tmp/s.jsonl" 2>/dev/null)" = 3 ]
 result "padded vocab: eval writes one sample per prompt" $? \
   "want 3 lines with a response in --samples-out, got: $(cat "$tmp/s.jsonl" 2>&1)"
-echo "$((21 - failures)) passed, $failures failed"
+# rlhf eval takes --device and --dtype as generate does: CUDA where there is none is one
+# line and exit 2, before any model is loaded; bfloat16 on the CPU evaluates.
+check "eval --device cuda without CUDA: one clear line, exit 2" 2 \
+  "^rlhf eval: error: --device cuda:0: CUDA is not available here" -- \
+  "$rlhf" eval --policy $model --prompts "$tmp/prompts.jsonl" --device cuda
+check "eval: bad --device" 2 "^rlhf eval: error: --device: want cpu, cuda or cuda:N, got 'gpu'" -- \
+  "$rlhf" eval --policy $model --prompts "$tmp/prompts.jsonl" --device gpu
+check "eval --dtype bfloat16 on the CPU evaluates" 0 "^samples +3$" -- \
+  "$rlhf" eval --policy $model --reference $model --prompts "$tmp/prompts.jsonl" \
+  --max-response-tokens 4 --dtype bfloat16
+check "eval --help documents --dtype" 0 "^  --dtype " -- "$rlhf" eval --help
+echo "$((25 - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]

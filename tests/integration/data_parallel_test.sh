@@ -10,6 +10,9 @@
 #      with the uninterrupted run's final policy, byte for byte; rank 1 killed while idle
 #      and restarted catches up with rank 0's state before the next job;
 #   4. SIGTERM to rank 0 stops rank 1 too; both exit 0.
+# Rank 1 takes its rank, world size and store from torchrun's variables (RANK, WORLD_SIZE,
+# MASTER_ADDR, MASTER_PORT); a flag that disagrees with one, or a bad value, is one line
+# and exit 2.
 # Usage: data_parallel_test.sh BIN_DIR   (run from the repository root)
 set -uo pipefail
 source "$(dirname "$0")/testlib.sh"
@@ -17,14 +20,30 @@ servers_setup "$1"
 
 store=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 group=(--world-size 2 --group-store "127.0.0.1:$store" --group-host 127.0.0.1 --group-timeout-s 8)
-start actor0 "$bin/rlhf-actor" --model "$model" --lr 1e-4 --rank 0 "${group[@]}"
-start actor1 "$bin/rlhf-actor" --model "$model" --lr 1e-4 --rank 1 "${group[@]}"
+torchrun=(env RANK=1 WORLD_SIZE=2 MASTER_ADDR=127.0.0.1 MASTER_PORT="$store" LOCAL_RANK=1)
+actor=("$bin/rlhf-actor" --model "$model" --lr 1e-4)
+expect "torchrun's RANK against a --rank that disagrees: one line, exit 2" 2 \
+  "^rlhf-actor: error: --rank 0 disagrees with RANK=1 in the environment" -- \
+  "${torchrun[@]}" "${actor[@]}" --rank 0
+expect "a MASTER_PORT against --group-store: one line, exit 2" 2 \
+  "--group-store 127.0.0.1:1 disagrees with MASTER_ADDR:MASTER_PORT=127.0.0.1:$store" -- \
+  "${torchrun[@]}" "${actor[@]}" --group-store 127.0.0.1:1
+expect "a RANK that is no integer: one line, exit 2" 2 "RANK: want an integer >= 0, got 'one'" -- \
+  env RANK=one "${actor[@]}"
+expect "a rank past the world size: one line, exit 2" 2 \
+  "rank 2 \(RANK\) must be in \[0, world size 2 \(--world-size\)\)" -- \
+  env RANK=2 "${actor[@]}" --world-size 2
+expect "torchrun's own store at MASTER_PORT: refused with the way out" 2 \
+  "TORCHELASTIC_USE_AGENT_STORE=True.*TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1" -- \
+  "${torchrun[@]}" TORCHELASTIC_USE_AGENT_STORE=True "${actor[@]}"
+start actor0 "${actor[@]}" --rank 0 "${group[@]}"
+start actor1 "${torchrun[@]}" "${actor[@]}" --group-host 127.0.0.1 --group-timeout-s 8
 start rollout "$bin/rlhf-rollout" --model "$model"
 start reference "$bin/rlhf-reference" --model "$model"
 start reward "$bin/rlhf-reward" --scorer length --target-length 6
 start coordinator "$bin/rlhf-coordinator" --state-db "$work/jobs.sqlite" --connect-timeout 3
 for name in actor0 actor1 rollout reference reward coordinator; do wait_serving $name; done
-ok "two actor ranks joined one group; all servers SERVING"
+ok "two actor ranks (rank 1 from torchrun's variables) joined one group; all servers SERVING"
 coord=127.0.0.1:${port[coordinator]}
 
 printf '%s\n' '{"prompt": "hello world"}' '{"prompt": "the quick brown fox"}' \
@@ -78,7 +97,7 @@ expect "idle for longer than --group-timeout-s (8 s): the group still trains" 0 
 restart_rank1() {
   kill -9 "${pid[actor1]}"; wait "${pid[actor1]}" 2>/dev/null
   cat "$work/actor1.log" >>"$work/actor1-before.log"
-  start actor1 "$bin/rlhf-actor" --model "$model" --lr 1e-4 --rank 1 "${group[@]}"
+  start actor1 "${torchrun[@]}" "${actor[@]}" --group-host 127.0.0.1 --group-timeout-s 8
 }
 # killed_run NAME WHEN WAIT_ITERATION PAUSE_S: an uninterrupted run (NAME-clean), then the
 # same job (NAME-kill) with rank 1 killed and restarted once WAIT_ITERATION iterations are

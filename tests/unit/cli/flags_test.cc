@@ -49,6 +49,18 @@ TEST(FlagsTest, KeepsDefaultsAndPositionals) {
   EXPECT_EQ(flags.positional(), (std::vector<std::string>{"job.json", "--not-a-flag"}));
 }
 
+TEST(FlagsTest, GivenTellsTypedFlagsFromDefaults) {
+  Parsed p;
+  FlagSet flags = MakeFlags(p);
+  std::vector<std::string> args = {"--model=m", "--seed", "0", "--", "--greedy"};
+  ASSERT_TRUE(flags.Parse(args).ok());
+  EXPECT_TRUE(flags.Given("model"));
+  EXPECT_TRUE(flags.Given("seed"));     // typed, even though it equals the default
+  EXPECT_FALSE(flags.Given("greedy"));  // after "--": a positional
+  EXPECT_FALSE(flags.Given("temperature"));
+  EXPECT_FALSE(flags.Given("no-such-flag"));
+}
+
 TEST(FlagsTest, ErrorsNameTheFlag) {
   Parsed p;
   auto unknown = ParseArgs(p, {"--model=m", "--temprature=1"});
