@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "common/cli/flags.h"
 #include "common/model/device_flags.h"
 #include "common/server/model_server.h"
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
   rlhf::train::DataParallelOptions group_options;
   std::string group_store = "127.0.0.1:29500";
   int64_t group_timeout_s = 600;
+  int64_t bucket_mb = 25;
   flags.Int("world-size", &group_options.world_size,
             "data-parallel actor ranks in this group (jobs' runtime.num_actor_ranks); rank 0 "
             "serves the RPCs, the other ranks follow it and serve nothing; not given: "
@@ -64,6 +66,8 @@ int main(int argc, char** argv) {
                "address this rank's Gloo transport binds; empty: this host's name");
   flags.Int("group-timeout-s", &group_timeout_s,
             "seconds to wait for the other ranks to join, and for any one collective");
+  flags.Int("allreduce-bucket-mb", &bucket_mb,
+            "gradients are all-reduced in buckets of this many MiB (like DDP's bucket_cap_mb)");
 
   rlhf::model::DeviceFlags device_flags;
   device_flags.Register(flags, /*with_dtype=*/false);
@@ -80,6 +84,7 @@ int main(int argc, char** argv) {
       }
       group_options.store_host = group_store.substr(0, colon);
       group_options.timeout = std::chrono::seconds(group_timeout_s);
+
       auto joined = rlhf::train::DataParallelGroup::Join(group_options);
       if (!joined.ok()) return joined.status();
       group = *joined;
@@ -105,6 +110,11 @@ int main(int argc, char** argv) {
       {.program = "rlhf-actor",
        .service_name = "rlhf.v1.ActorService",
        .check_flags = [&]() -> absl::Status {
+         if (bucket_mb < 1 || bucket_mb > (int64_t{1} << 20)) {
+           return absl::InvalidArgumentError(
+               absl::StrCat("--allreduce-bucket-mb: want 1..1048576, got ", bucket_mb));
+         }
+         group_options.bucket_bytes = bucket_mb << 20;
          // torchrun's RANK, WORLD_SIZE, MASTER_ADDR/PORT and LOCAL_RANK fill the flags
          // not given; a bare --device cuda means cuda:LOCAL_RANK, else cuda:<rank>.
          rlhf::actor::GroupSettings group{.rank = group_options.rank,

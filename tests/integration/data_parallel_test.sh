@@ -36,6 +36,8 @@ expect "a rank past the world size: one line, exit 2" 2 \
 expect "torchrun's own store at MASTER_PORT: refused with the way out" 2 \
   "TORCHELASTIC_USE_AGENT_STORE=True.*TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1" -- \
   "${torchrun[@]}" TORCHELASTIC_USE_AGENT_STORE=True "${actor[@]}"
+expect "a bucket size of 0: one line, exit 2" 2 "--allreduce-bucket-mb: want 1..1048576, got 0" -- \
+  "${actor[@]}" --allreduce-bucket-mb 0
 start actor0 "${actor[@]}" --rank 0 "${group[@]}"
 start actor1 "${torchrun[@]}" "${actor[@]}" --group-host 127.0.0.1 --group-timeout-s 8
 start rollout "$bin/rlhf-rollout" --model "$model"
