@@ -35,3 +35,24 @@ set_target_properties(torch::cudart PROPERTIES
   INTERFACE_LINK_LIBRARIES "${RLHF_CUDART_LIB};${RLHF_NCCL_LIB}")
 # TorchConfig appends ${CUDA_NVRTC_LIB} to TORCH_LIBRARIES; torch loads NVRTC itself.
 set(CUDA_NVRTC_LIB "" CACHE FILEPATH "" FORCE)
+
+# Thread stacks vs. static TLS. glibc carves every thread's static TLS (the PT_TLS of all
+# libraries loaded at startup) out of the stack size the thread asked for, and
+# pthread_create fails with EINVAL when that size cannot hold it (glibc bug 11787).
+# Linking torch_cuda loads libcublasLt (~110 KiB of TLS) and friends at startup: about
+# 230 KiB of static TLS in all, while Debian's civetweb (prometheus-cpp's Exposer) asks
+# for 100 KiB stacks (USE_STACK_SIZE=102400), so its first worker thread fails and
+# mg_start2 returns null ("null context when constructing CivetServer"). Every
+# executable that links torch_cuda therefore defines pthread_attr_setstacksize, which
+# adds glibc's own minimum (__pthread_get_minstack: static TLS + guard + PTHREAD_STACK_MIN)
+# to each size requested, so a thread gets the usable stack it asked for.
+if(RLHF_WITH_CUDA)
+  add_library(rlhf_static_tls_stack OBJECT ${CMAKE_CURRENT_LIST_DIR}/static_tls_stack.c)
+  set_target_properties(rlhf_static_tls_stack PROPERTIES POSITION_INDEPENDENT_CODE ON)
+  # torch_cuda and c10_cuda link torch::cudart, so every executable that loads them gets
+  # the object; the export makes libcivetweb's call bind to it rather than to libc's.
+  set_property(TARGET torch::cudart APPEND PROPERTY
+    INTERFACE_LINK_LIBRARIES "$<TARGET_OBJECTS:rlhf_static_tls_stack>")
+  set_property(TARGET torch::cudart APPEND PROPERTY
+    INTERFACE_LINK_OPTIONS "LINKER:--export-dynamic-symbol=pthread_attr_setstacksize")
+endif()

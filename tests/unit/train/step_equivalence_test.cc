@@ -168,7 +168,9 @@ TEST(MicroBatchesTest, SplitKeepsOrderStaysWithinTheBudgetAndSharesSumToOne) {
     int64_t longest = 0;
     for (int64_t r : m.rows) longest = std::max(longest, shapes.lengths[r]);
     // Only a row longer than the budget may exceed it, alone.
-    if (m.rows.size() > 1) EXPECT_LE(static_cast<int64_t>(m.rows.size()) * longest, 20);
+    if (m.rows.size() > 1) {
+      EXPECT_LE(static_cast<int64_t>(m.rows.size()) * longest, 20);
+    }
     seen.insert(seen.end(), m.rows.begin(), m.rows.end());
     rows += m.row_share;
     tokens += m.token_share;
