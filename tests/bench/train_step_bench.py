@@ -26,7 +26,7 @@ BENCH = os.path.join(ROOT, "build", "bench", "train_step_bench")
 
 SETTINGS = [  # (precision, checkpointing, micro-batch tokens as a fraction of the batch)
     ("fp32", False, 0), ("fp32", True, 0), ("fp32", False, 4), ("fp32", True, 4),
-    ("bf16-mixed", False, 0), ("bf16-mixed", True, 4),
+    ("bf16-mixed", False, 0),  # (on CPUs without AVX512-BF16/AMX, bf16 matmuls are slow)
 ]
 PEER_SETTINGS = [("fp32", False), ("fp32", True), ("bf16-mixed", False)]
 

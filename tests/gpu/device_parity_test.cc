@@ -95,23 +95,10 @@ TEST_P(DeviceParityTest, GreedyInFloat32MatchesTransformersAloneAndBatched) {
   const std::string name = GetParam();
   auto cuda = testing::LoadOrDie(name, On(Device(), torch::kFloat32));
   ASSERT_NE(cuda, nullptr);
+  testing::ExpectGreedyMatchesGoldens(*cuda, name);
   const auto prompts = GoldenPrompts();
-  const nlohmann::json& golden = Goldens()["models"][name]["prompts"];
-  SamplingParams params;
-  params.greedy = true;
-  params.max_new_tokens = 16;
   std::vector<uint64_t> seeds(prompts.size(), 0);
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    auto out = Generate(*cuda, std::span(&prompts[i], 1), params, std::span(seeds.data(), 1));
-    ASSERT_TRUE(out.ok()) << out.status();
-    EXPECT_EQ(out->tokens[0], golden[i]["greedy"].get<std::vector<int64_t>>()) << name << " " << i;
-  }
-  auto batched = Generate(*cuda, prompts, params, seeds);
-  ASSERT_TRUE(batched.ok()) << batched.status();
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    EXPECT_EQ(batched->tokens[i], golden[i]["greedy"].get<std::vector<int64_t>>())
-        << name << " batched " << i;
-  }
+  SamplingParams params;
   // bfloat16 sampling on CUDA runs (its tokens may differ from float32's).
   auto bf16 = testing::LoadOrDie(name, On(Device(), torch::kBFloat16));
   ASSERT_NE(bf16, nullptr);

@@ -51,25 +51,12 @@ TEST_P(CausalGoldenTest, GreedyMatchesTransformersAloneAndBatched) {
   const std::string name = GetParam();
   auto model = testing::LoadOrDie(name);
   ASSERT_NE(model, nullptr);
-  const auto prompts = GoldenPrompts();
-  const nlohmann::json& golden = Goldens()["models"][name]["prompts"];
-  SamplingParams params;
-  params.greedy = true;
-  params.max_new_tokens = 16;
-  std::vector<uint64_t> seeds(prompts.size(), 0);
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    auto out = Generate(*model, std::span(&prompts[i], 1), params, std::span(seeds.data(), 1));
-    ASSERT_TRUE(out.ok()) << out.status();
-    EXPECT_EQ(out->tokens[0], golden[i]["greedy"].get<std::vector<int64_t>>()) << name << " " << i;
-  }
   // Left-padded batch of different lengths: same tokens as each prompt alone.
-  auto batched = Generate(*model, prompts, params, seeds);
-  ASSERT_TRUE(batched.ok()) << batched.status();
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    EXPECT_EQ(batched->tokens[i], golden[i]["greedy"].get<std::vector<int64_t>>())
-        << name << " batched " << i;
-    EXPECT_EQ(batched->finish_reasons[i], FinishReason::kLength);
-    EXPECT_EQ(batched->logprobs[i].size(), batched->tokens[i].size());
+  const GenerationOutput batched = testing::ExpectGreedyMatchesGoldens(*model, name);
+  ASSERT_EQ(batched.tokens.size(), testing::GoldenPrompts().size());
+  for (size_t i = 0; i < batched.tokens.size(); ++i) {
+    EXPECT_EQ(batched.finish_reasons[i], FinishReason::kLength);
+    EXPECT_EQ(batched.logprobs[i].size(), batched.tokens[i].size());
   }
 }
 

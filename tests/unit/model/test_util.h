@@ -18,6 +18,7 @@
 #include "tests/unit/testing/temp_dir.h"
 
 #include "common/io/safetensors.h"
+#include "common/model/generation.h"
 #include "common/model/loader.h"
 
 namespace rlhf::model::testing {
@@ -86,6 +87,31 @@ inline void WriteText(const std::filesystem::path& path, const std::string& text
 
 inline float MaxAbsDiff(const torch::Tensor& a, const torch::Tensor& b) {
   return (a.to(torch::kFloat32) - b.to(torch::kFloat32)).abs().max().item<float>();
+}
+
+// 16 greedy tokens of every golden prompt, alone and as one left-padded batch, equal
+// transformers' (goldens.json). Returns the batched output for further checks.
+inline GenerationOutput ExpectGreedyMatchesGoldens(CausalLm& model, const std::string& name) {
+  const auto prompts = GoldenPrompts();
+  const nlohmann::json& golden = Goldens()["models"][name]["prompts"];
+  SamplingParams params;
+  params.greedy = true;
+  params.max_new_tokens = 16;
+  std::vector<uint64_t> seeds(prompts.size(), 0);
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    auto out = Generate(model, std::span(&prompts[i], 1), params, std::span(seeds.data(), 1));
+    EXPECT_TRUE(out.ok()) << out.status();
+    if (!out.ok()) return {};
+    EXPECT_EQ(out->tokens[0], golden[i]["greedy"].get<std::vector<int64_t>>()) << name << " " << i;
+  }
+  auto batched = Generate(model, prompts, params, seeds);
+  EXPECT_TRUE(batched.ok()) << batched.status();
+  if (!batched.ok()) return {};
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    EXPECT_EQ(batched->tokens[i], golden[i]["greedy"].get<std::vector<int64_t>>())
+        << name << " batched " << i;
+  }
+  return *batched;
 }
 
 }  // namespace rlhf::model::testing
