@@ -16,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/cli/flags.h"
+#include "common/cli/malloc_arenas.h"
 #include "common/model/device_flags.h"
 #include "common/server/model_server.h"
 #include "common/server/termination_signal.h"
@@ -25,6 +26,7 @@
 #include "services/actor/torchrun_env.h"
 
 int main(int argc, char** argv) {
+  rlhf::cli::LimitMallocArenas();  // before any thread allocates
   rlhf::server::BlockTerminationSignals();
   std::string model_dir;
   bool value_head = true, reward_model = false;

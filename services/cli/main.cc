@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cli/malloc_arenas.h"
 #include "services/cli/eval_command.h"
 #include "services/cli/generate_command.h"
 #include "services/cli/job_commands.h"
@@ -31,6 +32,7 @@ constexpr char kUsage[] =
 }  // namespace
 
 int main(int argc, char** argv) {
+  rlhf::cli::LimitMallocArenas();  // before any thread allocates
   if (argc < 2 || std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h") {
     std::cout << kUsage;
     return argc < 2 ? 2 : 0;

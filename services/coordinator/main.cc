@@ -9,6 +9,7 @@
 #include <string>
 
 #include "common/cli/flags.h"
+#include "common/cli/malloc_arenas.h"
 #include "common/model/device_flags.h"
 #include "common/server/model_server.h"
 #include "common/server/termination_signal.h"
@@ -17,6 +18,7 @@
 #include "services/local/local_services.h"
 
 int main(int argc, char** argv) {
+  rlhf::cli::LimitMallocArenas();  // before any thread allocates
   rlhf::server::BlockTerminationSignals();
   rlhf::coordinator::CoordinatorOptions options;
   double rpc_timeout_s = 600, connect_timeout_s = 30;

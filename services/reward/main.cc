@@ -5,12 +5,14 @@
 #include <string>
 
 #include "common/cli/flags.h"
+#include "common/cli/malloc_arenas.h"
 #include "common/model/device_flags.h"
 #include "common/server/model_server.h"
 #include "common/server/termination_signal.h"
 #include "services/reward/reward_service.h"
 
 int main(int argc, char** argv) {
+  rlhf::cli::LimitMallocArenas();  // before any thread allocates
   rlhf::server::BlockTerminationSignals();
   std::string model_dir, scorer_kind, pattern;
   int64_t target_length = 64;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/cli/flags.h"
+#include "common/cli/malloc_arenas.h"
 #include "common/model/device_flags.h"
 #include "common/model/loader.h"
 #include "common/server/model_server.h"
@@ -12,6 +13,7 @@
 #include "services/rollout/rollout_service.h"
 
 int main(int argc, char** argv) {
+  rlhf::cli::LimitMallocArenas();  // before any thread allocates
   rlhf::server::BlockTerminationSignals();
   std::string model_dir;
   rlhf::cli::FlagSet flags("rlhf-rollout",
