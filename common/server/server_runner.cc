@@ -20,6 +20,7 @@ ServerRunner::ServerRunner(ServerOptions options)
 ServerRunner::~ServerRunner() { Shutdown(); }
 
 RpcExecutor ServerRunner::Executor(std::string service_name) {
+  service_names_.push_back(service_name);
   return RpcExecutor(std::move(service_name), &pool_, &metrics_, options_.max_message_bytes);
 }
 
@@ -65,7 +66,8 @@ absl::Status ServerRunner::Start() {
 void ServerRunner::SetServing(bool serving) {
   if (server_ == nullptr) return;
   if (auto* health = server_->GetHealthCheckService(); health != nullptr) {
-    health->SetServingStatus(serving);
+    health->SetServingStatus(serving);  // "" (the whole server)
+    for (const std::string& name : service_names_) health->SetServingStatus(name, serving);
   }
 }
 

@@ -67,6 +67,7 @@ class ServerRunner {
   std::shared_ptr<prometheus::Registry> registry_;
   RpcMetrics metrics_;
   WorkPool pool_;
+  std::vector<std::string> service_names_;  // from Executor(): health answers for each
   std::vector<grpc::Service*> services_;
   std::unique_ptr<prometheus::Exposer> exposer_;
   std::unique_ptr<grpc::Server> server_;

@@ -25,6 +25,14 @@ start coordinator "$bin/rlhf-coordinator" --state-db "$work/jobs.sqlite" --conne
 for name in actor rollout reference reward coordinator; do wait_serving $name; done
 ok "five servers SERVING on ephemeral ports"
 coord=127.0.0.1:${port[coordinator]}
+declare -A served=([actor]=ActorService [rollout]=RolloutService [reference]=ReferenceService
+  [reward]=RewardService [coordinator]=JobService)
+for name in "${!served[@]}"; do
+  expect "health answers for rlhf.v1.${served[$name]} by name" 0 "SERVING" -- \
+    "$bin/rlhf" health "127.0.0.1:${port[$name]}" --service "rlhf.v1.${served[$name]}"
+done
+expect "health of a service the server does not have: exit 1, says so" 1 "service name unknown" -- \
+  "$bin/rlhf" health "$coord" --service rlhf.v1.ActorService
 
 printf '%s\n' '{"prompt": "hello world"}' '{"prompt": "the quick brown fox"}' \
   '{"prompt": "once upon a time"}' '{"prompt": "a b c"}' >"$work/prompts.jsonl"

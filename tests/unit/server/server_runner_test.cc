@@ -156,8 +156,12 @@ TEST(ServerRunnerTest, HealthFollowsReadinessAndMetricsAreScrapedOverHttp) {
   ASSERT_GT(runner.metrics_port(), 0);
   auto channel = LoopbackChannel(runner.port());
   EXPECT_EQ(CheckHealth(channel), HealthCheckResponse::NOT_SERVING);
+  EXPECT_EQ(CheckHealth(channel, kService), HealthCheckResponse::NOT_SERVING);
   runner.SetServing(true);
   EXPECT_EQ(CheckHealth(channel), HealthCheckResponse::SERVING);
+  // Each served service answers by its own name; an unknown name is NOT_FOUND.
+  EXPECT_EQ(CheckHealth(channel, kService), HealthCheckResponse::SERVING);
+  EXPECT_EQ(CheckHealth(channel, "rlhf.v1.NoSuchService"), HealthCheckResponse::UNKNOWN);
   const std::string services = ReflectionListServices(channel);
   EXPECT_NE(services.find(kService), std::string::npos) << services;
   EXPECT_NE(services.find("grpc.health.v1.Health"), std::string::npos) << services;
