@@ -14,6 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status/torch_status.h"
+#include "common/train/listen_socket.h"
 #include "common/train/nccl_backend.h"
 
 namespace rlhf::train {
@@ -111,8 +112,16 @@ absl::StatusOr<std::shared_ptr<DataParallelGroup>> DataParallelGroup::Join(
   }
   auto impl = std::make_unique<Impl>();
   impl->options = options;
+  // Rank 0's store listens on store_host only, not on every interface.
+  std::optional<int> listen_fd;
+  if (options.rank == 0) {
+    auto fd = ListenOn(options.store_host, options.store_port);
+    if (!fd.ok()) return fd.status();
+    listen_fd = *fd;
+  }
   absl::Status connected = CatchTorchErrors("joining the data-parallel group", [&] {
     c10d::TCPStoreOptions store_options;
+    store_options.masterListenFd = listen_fd;
     store_options.port = static_cast<uint16_t>(options.store_port);
     store_options.isServer = options.rank == 0;
     store_options.numWorkers = options.world_size;

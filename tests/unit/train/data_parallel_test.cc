@@ -11,7 +11,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <functional>
+#include <sstream>
 #include <thread>
 
 #include "common/train/batch_shard.h"
@@ -107,6 +109,43 @@ TEST(DataParallelGroupTest, BucketedAllReduceAveragesEveryGradient) {
         }
       },
       /*bucket_bytes=*/16);
+}
+
+// The local addresses (hex, as /proc/net/tcp{,6} writes them) listening on `port`.
+std::vector<std::string> ListeningAddresses(int64_t port) {
+  std::vector<std::string> out;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      fields >> slot >> local >> remote >> state;
+      const size_t colon = local.rfind(':');
+      if (state == "0A" && colon != std::string::npos &&
+          std::stoll(local.substr(colon + 1), nullptr, 16) == port) {
+        out.push_back(local.substr(0, colon));
+      }
+    }
+  }
+  return out;
+}
+
+// Rank 0's TCPStore listens on the address it was given (loopback here), not on every
+// interface (0.0.0.0 / ::), which c10d's own bind would do.
+TEST(DataParallelGroupTest, TheStoreListensOnlyOnItsAddress) {
+  RunTwoRanks([](DataParallelGroup& group) {
+    if (group.rank() != 0) return;
+    EXPECT_THAT(ListeningAddresses(group.store_port()),
+                ::testing::ElementsAre("0100007F"));  // 127.0.0.1
+  });
+  DataParallelOptions bad = Options(0, 1);
+  bad.store_host = "192.0.2.1";  // TEST-NET-1: not an address of this machine
+  auto joined = DataParallelGroup::Join(bad);
+  ASSERT_FALSE(joined.ok());
+  EXPECT_EQ(joined.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(joined.status().message(), HasSubstr("cannot listen on store address 192.0.2.1:1"));
 }
 
 TEST(DataParallelGroupTest, TwoRanksOnHalvesTrainLikeOneRankOnTheWhole) {
