@@ -7,11 +7,12 @@
 namespace rlhf::server {
 
 RpcExecutor::RpcExecutor(std::string service, WorkPool* pool, RpcMetrics* metrics,
-                         int64_t max_response_bytes)
+                         int64_t max_response_bytes, const CallerAuth* auth)
     : service_(std::move(service)),
       pool_(pool),
       metrics_(metrics),
-      max_response_bytes_(max_response_bytes) {}
+      max_response_bytes_(max_response_bytes),
+      auth_(auth) {}
 
 grpc::Status RpcExecutor::CheckStillWanted(const grpc::ServerContextBase& context) {
   // Deadline first: gRPC also marks a call whose deadline passed as cancelled.
@@ -38,6 +39,11 @@ grpc::ServerUnaryReactor* RpcExecutor::Unary(grpc::CallbackServerContext* contex
                                              std::function<absl::Status()> work) {
   const auto start = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (grpc::Status denied = Authenticate(*context); !denied.ok()) {
+    Record(method, denied.error_code(), start);
+    reactor->Finish(denied);
+    return reactor;
+  }
   auto task = [this, context, reactor, method, response, start, work = std::move(work)] {
     grpc::Status status = CheckStillWanted(*context);
     // The catch-all edge: whatever `work` throws (bad_alloc, a torch call outside a

@@ -25,6 +25,21 @@ void ServerFlags::Register(cli::FlagSet& flags) {
             "requests that may wait for a worker; more get RESOURCE_EXHAUSTED");
   flags.Float("drain-seconds", &drain_seconds,
               "on SIGTERM/SIGINT, how long in-flight requests may take to finish");
+  auth_token_file = EnvOr("RLHF_AUTH_TOKEN_FILE", "");
+  tls_cert = EnvOr("RLHF_SERVER_TLS_CERT", "");
+  tls_key = EnvOr("RLHF_SERVER_TLS_KEY", "");
+  tls_ca = EnvOr("RLHF_SERVER_TLS_CA", "");
+  flags.String("auth-token-file", &auth_token_file,
+               "callers must send 'authorization: Bearer <token>' with a token from this file "
+               "(one per line); health and reflection stay open; env RLHF_AUTH_TOKEN_FILE");
+  flags.String("tls-cert", &tls_cert,
+               "PEM certificate chain: serve TLS (with --tls-key); env RLHF_SERVER_TLS_CERT");
+  flags.String("tls-key", &tls_key, "PEM private key of --tls-cert; env RLHF_SERVER_TLS_KEY");
+  flags.String("tls-ca", &tls_ca,
+               "PEM CA bundle: require client certificates it signed (mTLS); env "
+               "RLHF_SERVER_TLS_CA");
+  flags.Bool("insecure-no-auth", &insecure_no_auth,
+             "allow a non-loopback --listen without --auth-token-file or --tls-ca");
 }
 
 ServerOptions ServerFlags::ToOptions() const {
@@ -35,6 +50,11 @@ ServerOptions ServerFlags::ToOptions() const {
   options.worker_threads = static_cast<int>(worker_threads);
   options.queue_capacity = static_cast<int>(queue_capacity);
   options.drain_timeout = std::chrono::milliseconds(static_cast<int64_t>(drain_seconds * 1000));
+  options.auth_token_file = auth_token_file;
+  options.tls_cert_file = tls_cert;
+  options.tls_key_file = tls_key;
+  options.tls_client_ca_file = tls_ca;
+  options.insecure_no_auth = insecure_no_auth;
   return options;
 }
 

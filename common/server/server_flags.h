@@ -1,8 +1,8 @@
 #pragma once
 // The flags every service binary shares, registered on main()'s FlagSet so that each
 // main.cc fills its ServerOptions the same way. Defaults come from the environment
-// (RLHF_LISTEN, RLHF_METRICS_LISTEN) when set, so containers need no arguments.
-// Not thread-safe (main() only).
+// (RLHF_LISTEN, RLHF_METRICS_LISTEN, RLHF_AUTH_TOKEN_FILE, RLHF_SERVER_TLS_*) when set, so
+// containers need no arguments. Not thread-safe (main() only).
 
 #include "common/cli/flags.h"
 #include "common/server/server_options.h"
@@ -17,6 +17,8 @@ struct ServerFlags {
   int64_t worker_threads = 2;
   int64_t queue_capacity = 64;
   double drain_seconds = 10;
+  std::string auth_token_file, tls_cert, tls_key, tls_ca;
+  bool insecure_no_auth = false;
 
   void Register(cli::FlagSet& flags);
   ServerOptions ToOptions() const;

@@ -23,6 +23,15 @@ struct ServerOptions {
   int queue_capacity = 64;
   // On shutdown, in-flight calls get this long to finish before they are cancelled.
   std::chrono::milliseconds drain_timeout{10000};
+
+  // Security (common/server/server_credentials.h). Empty paths: off.
+  // Callers must present one of this file's tokens (common/server/caller_auth.h).
+  std::string auth_token_file;
+  // PEM certificate chain and key: serve TLS. With tls_client_ca_file, also require a
+  // client certificate signed by that CA (mTLS).
+  std::string tls_cert_file, tls_key_file, tls_client_ca_file;
+  // Serve a non-loopback address although callers are neither token- nor mTLS-checked.
+  bool insecure_no_auth = false;
 };
 
 }  // namespace rlhf::server

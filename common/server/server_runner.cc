@@ -8,6 +8,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/server/server_credentials.h"
 
 namespace rlhf::server {
 
@@ -21,13 +22,21 @@ ServerRunner::~ServerRunner() { Shutdown(); }
 
 RpcExecutor ServerRunner::Executor(std::string service_name) {
   service_names_.push_back(service_name);
-  return RpcExecutor(std::move(service_name), &pool_, &metrics_, options_.max_message_bytes);
+  return RpcExecutor(std::move(service_name), &pool_, &metrics_, options_.max_message_bytes,
+                     &auth_);
 }
 
 void ServerRunner::AddService(grpc::Service* service) { services_.push_back(service); }
 
 absl::Status ServerRunner::Start() {
   if (server_ != nullptr) return absl::FailedPreconditionError("server already started");
+  auto credentials = MakeServerCredentials(options_);
+  if (!credentials.ok()) return credentials.status();
+  if (!options_.auth_token_file.empty()) {
+    auto auth = CallerAuth::FromFile(options_.auth_token_file);
+    if (!auth.ok()) return auth.status();
+    auth_ = *std::move(auth);
+  }
   if (!options_.metrics_address.empty()) {
     try {
       // prometheus-cpp pull: one Exposer per process serving the process's Registry.
@@ -47,7 +56,7 @@ absl::Status ServerRunner::Start() {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
 
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options_.listen_address, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(options_.listen_address, *credentials, &port_);
   const int max_bytes = static_cast<int>(
       std::min<int64_t>(options_.max_message_bytes, std::numeric_limits<int>::max()));
   builder.SetMaxReceiveMessageSize(max_bytes);
@@ -56,8 +65,9 @@ absl::Status ServerRunner::Start() {
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();
-    return absl::UnavailableError(
-        absl::StrCat("cannot listen for gRPC on ", options_.listen_address));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen for gRPC on ", options_.listen_address,
+        options_.tls_cert_file.empty() ? "" : " (or --tls-cert/--tls-key is not a valid pair)"));
   }
   SetServing(false);
   return absl::OkStatus();

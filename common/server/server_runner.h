@@ -20,6 +20,7 @@
 #include <prometheus/registry.h>
 
 #include "absl/status/status.h"
+#include "common/server/caller_auth.h"
 #include "common/server/rpc_executor.h"
 #include "common/server/rpc_metrics.h"
 #include "common/server/server_options.h"
@@ -40,8 +41,9 @@ class ServerRunner {
   // Registers a service; before Start(). Not owned.
   void AddService(grpc::Service* service);
 
-  // Binds the gRPC port and the metrics endpoint and starts serving; health reports
-  // NOT_SERVING. Errors name the address that could not be bound.
+  // Reads the token and TLS files, binds the gRPC port and the metrics endpoint and
+  // starts serving; health reports NOT_SERVING. Errors name the flag or file that is
+  // wrong, or the address that could not be bound.
   absl::Status Start();
 
   // Health status of every service (and of ""), as grpc.health.v1 reports it.
@@ -67,6 +69,7 @@ class ServerRunner {
   std::shared_ptr<prometheus::Registry> registry_;
   RpcMetrics metrics_;
   WorkPool pool_;
+  CallerAuth auth_;                         // loaded by Start(); the executors point at it
   std::vector<std::string> service_names_;  // from Executor(): health answers for each
   std::vector<grpc::Service*> services_;
   std::unique_ptr<prometheus::Exposer> exposer_;

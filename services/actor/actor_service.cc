@@ -208,6 +208,10 @@ grpc::ServerUnaryReactor* ActorService::LoadCheckpoint(grpc::CallbackServerConte
 
 grpc::ServerWriteReactor<v1::WeightChunk>* ActorService::ExportWeights(
     grpc::CallbackServerContext* context, const v1::ExportWeightsRequest* request) {
+  if (grpc::Status denied = executor_.Authenticate(*context); !denied.ok()) {
+    executor_.Record("ExportWeights", denied.error_code(), server::RpcExecutor::Clock::now());
+    return new FailedWriteReactor(denied);
+  }
   auto core = this->core();
   if (core == nullptr) {
     return new FailedWriteReactor(

@@ -29,6 +29,7 @@
 #include "common/cli/flags.h"
 #include "common/jobs/job_spec.h"
 #include "common/jobs/job_state.h"
+#include "common/rpc/client_security.h"
 #include "common/rpc/status_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "rlhf/v1/job.grpc.pb.h"
@@ -42,19 +43,30 @@ std::string DefaultCoordinator() {
   return env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
 }
 
-// Flags every client command shares.
+// Flags every client command shares: where the coordinator is and how to reach it
+// (bearer token, TLS: common/rpc/client_security.h).
 struct ClientFlags {
   std::string coordinator = DefaultCoordinator();
   double timeout_s = 30;
+  rpc::ClientSecurityFlags security_flags;
+  rpc::ClientSecurity security;  // loaded by Parse()
   void Register(FlagSet& flags) {
     flags.String("coordinator", &coordinator,
                  "coordinator address host:port (default: $RLHF_COORDINATOR or 127.0.0.1:50051)");
     flags.Float("timeout", &timeout_s, "seconds to wait for the coordinator");
+    security_flags.Register(flags);
   }
-  std::unique_ptr<v1::JobService::Stub> Stub() const {
-    return v1::JobService::NewStub(
-        grpc::CreateChannel(coordinator, grpc::InsecureChannelCredentials()));
+  // ParseFlags, then reads the token and TLS files; -1 to go on, else the exit status.
+  int Parse(FlagSet& flags, const std::vector<std::string>& args, const std::string& command,
+            size_t positional) {
+    if (int rc = ParseFlags(flags, args, command, positional); rc >= 0) return rc;
+    auto loaded = security_flags.Load();
+    if (!loaded.ok()) return Fail(command, loaded.status());
+    security = *std::move(loaded);
+    return -1;
   }
+  std::shared_ptr<grpc::Channel> Channel() const { return rpc::MakeChannel(coordinator, security); }
+  std::unique_ptr<v1::JobService::Stub> Stub() const { return v1::JobService::NewStub(Channel()); }
   void Prepare(grpc::ClientContext* context) const {
     context->set_deadline(std::chrono::system_clock::now() +
                           std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));
@@ -129,7 +141,7 @@ int RunSubmit(const std::vector<std::string>& args) {
   client.Register(flags);
   flags.Bool("validate-only", &validate_only,
              "only validate: print the spec with defaults applied, store nothing");
-  if (int rc = ParseFlags(flags, args, "submit", 1); rc >= 0) return rc;
+  if (int rc = client.Parse(flags, args, "submit", 1); rc >= 0) return rc;
   auto spec = ReadJobFile(flags.positional()[0]);
   if (!spec.ok()) return Fail("submit", spec.status());
   v1::SubmitJobRequest request;
@@ -157,7 +169,7 @@ int RunStatus(const std::vector<std::string>& args) {
                 "Prints a job's state, progress and latest metrics.\n"
                 "usage: rlhf status JOB_ID [flags]");
   client.Register(flags);
-  if (int rc = ParseFlags(flags, args, "status", 1); rc >= 0) return rc;
+  if (int rc = client.Parse(flags, args, "status", 1); rc >= 0) return rc;
   v1::GetJobRequest request;
   request.set_id(flags.positional()[0]);
   v1::Job job;
@@ -178,7 +190,7 @@ int RunList(const std::vector<std::string>& args) {
   client.Register(flags);
   flags.String("state", &state, "only jobs in this state (queued, running, succeeded, ...)");
   flags.Int("page-size", &page_size, "jobs per request (the command fetches every page)");
-  if (int rc = ParseFlags(flags, args, "list", 0); rc >= 0) return rc;
+  if (int rc = client.Parse(flags, args, "list", 0); rc >= 0) return rc;
   v1::ListJobsRequest request;
   if (!state.empty()) {
     auto parsed = ParseState(state);
@@ -215,7 +227,7 @@ int RunCancel(const std::vector<std::string>& args) {
                 "Cancels a queued or running job.\nusage: rlhf cancel JOB_ID [flags]");
   client.Register(flags);
   flags.String("reason", &reason, "recorded with the job");
-  if (int rc = ParseFlags(flags, args, "cancel", 1); rc >= 0) return rc;
+  if (int rc = client.Parse(flags, args, "cancel", 1); rc >= 0) return rc;
   v1::CancelJobRequest request;
   request.set_id(flags.positional()[0]);
   request.set_reason(reason);
@@ -238,7 +250,7 @@ int RunWatch(const std::vector<std::string>& args) {
   std::string metrics_jsonl;
   flags.String("metrics-jsonl", &metrics_jsonl,
                "write each iteration's metrics to this file, one JSON object per line");
-  if (int rc = ParseFlags(flags, args, "watch", 1); rc >= 0) return rc;
+  if (int rc = client.Parse(flags, args, "watch", 1); rc >= 0) return rc;
   std::ofstream metrics_out;
   if (auto s = OpenMetricsJsonl(metrics_jsonl, &metrics_out); !s.ok()) return Fail("watch", s);
   v1::WatchJobRequest request;
@@ -247,7 +259,7 @@ int RunWatch(const std::vector<std::string>& args) {
   auto stub = client.Stub();
   {
     // Fail fast when the coordinator is not there at all.
-    auto channel = grpc::CreateChannel(client.coordinator, grpc::InsecureChannelCredentials());
+    auto channel = client.Channel();
     if (!channel->WaitForConnected(
             std::chrono::system_clock::now() +
             std::chrono::milliseconds(static_cast<int64_t>(client.timeout_s * 1000)))) {
@@ -270,10 +282,13 @@ int RunHealth(const std::vector<std::string>& args) {
                 "usage: rlhf health HOST:PORT [flags]");
   flags.String("service", &service, "service name to ask about (default: the whole server)");
   flags.Float("timeout", &timeout_s, "seconds to wait for an answer");
+  rpc::ClientSecurityFlags security_flags;  // health is open, but TLS must match
+  security_flags.Register(flags);
   if (int rc = ParseFlags(flags, args, "health", 1); rc >= 0) return rc;
+  auto security = security_flags.Load();
+  if (!security.ok()) return Fail("health", security.status());
   const std::string& address = flags.positional()[0];
-  auto stub = grpc::health::v1::Health::NewStub(
-      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  auto stub = grpc::health::v1::Health::NewStub(rpc::MakeChannel(address, *security));
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() +
                        std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000)));

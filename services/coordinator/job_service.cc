@@ -21,7 +21,12 @@ class WatchReactor : public grpc::ServerWriteReactor<v1::JobEvent> {
         start_(server::RpcExecutor::Clock::now()) {}
 
   // Called before WatchJob returns the reactor, so no reaction runs concurrently with it.
-  void Begin(const std::string& id) {
+  void Begin(const grpc::ServerContextBase& context, const std::string& id) {
+    if (grpc::Status denied = executor_.Authenticate(context); !denied.ok()) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      FinishLocked(denied);
+      return;
+    }
     if (coordinator_ == nullptr) {
       std::lock_guard<std::mutex> lock(mutex_);
       FinishLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, kNotReady));
@@ -173,10 +178,10 @@ grpc::ServerUnaryReactor* JobService::CancelJob(grpc::CallbackServerContext* con
   });
 }
 
-grpc::ServerWriteReactor<v1::JobEvent>* JobService::WatchJob(
-    grpc::CallbackServerContext* /*context*/, const v1::WatchJobRequest* request) {
+grpc::ServerWriteReactor<v1::JobEvent>* JobService::WatchJob(grpc::CallbackServerContext* context,
+                                                             const v1::WatchJobRequest* request) {
   auto* reactor = new WatchReactor(coordinator(), executor_);
-  reactor->Begin(request->id());
+  reactor->Begin(*context, request->id());
   return reactor;
 }
 

@@ -11,6 +11,7 @@
 #include "common/cli/flags.h"
 #include "common/cli/malloc_arenas.h"
 #include "common/model/device_flags.h"
+#include "common/rpc/client_security.h"
 #include "common/server/model_server.h"
 #include "common/server/termination_signal.h"
 #include "services/coordinator/coordinator.h"
@@ -34,6 +35,9 @@ int main(int argc, char** argv) {
   // A job without endpoints runs its services inside this process, on --device.
   rlhf::model::DeviceFlags device;
   device.Register(flags);
+  // How this coordinator reaches a job's remote services (token, TLS).
+  rlhf::rpc::ClientSecurityFlags service_security;
+  service_security.Register(flags, "service-");
 
   std::unique_ptr<rlhf::coordinator::JobService> service;
   std::shared_ptr<rlhf::coordinator::Coordinator> coordinator;
@@ -56,6 +60,9 @@ int main(int argc, char** argv) {
          if (!device.dtype.empty()) {
            if (auto d = rlhf::model::ParseDtype(device.dtype); !d.ok()) return d.status();
          }
+         auto security = service_security.Load();
+         if (!security.ok()) return security.status();
+         options.clients.security = *std::move(security);
          options.in_process_services = rlhf::coordinator::LocalServicesFactory(device);
          return absl::OkStatus();
        },

@@ -13,8 +13,8 @@
 namespace rlhf::coordinator {
 namespace {
 
-std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
-                                           const ClientOptions& options) {
+std::shared_ptr<grpc::Channel> ServiceChannel(const std::string& address,
+                                              const ClientOptions& options) {
   grpc::ChannelArguments args;
   const int max_bytes = static_cast<int>(
       std::min<int64_t>(options.max_message_bytes, std::numeric_limits<int>::max()));
@@ -24,7 +24,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
   args.SetServiceConfigJSON(R"({"methodConfig": [{"name": [{}], "retryPolicy": {
       "maxAttempts": 3, "initialBackoff": "0.2s", "maxBackoff": "2s",
       "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]})");
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return rpc::MakeChannel(address, options.security, args);
 }
 
 // Splits `prompts` rows [0, n) into `parts` contiguous ranges.
@@ -48,14 +48,14 @@ absl::StatusOr<ServiceChannels> RemoteChannels(const v1::EndpointsSpec& endpoint
         "endpoints: give all of actor, rollout, reference and reward, or none (in-process)");
   }
   ServiceChannels channels;
-  channels.actor = MakeChannel(endpoints.actor(), options);
+  channels.actor = ServiceChannel(endpoints.actor(), options);
   channels.actor_address = endpoints.actor();
-  channels.reference = MakeChannel(endpoints.reference(), options);
+  channels.reference = ServiceChannel(endpoints.reference(), options);
   channels.reference_address = endpoints.reference();
-  channels.reward = MakeChannel(endpoints.reward(), options);
+  channels.reward = ServiceChannel(endpoints.reward(), options);
   channels.reward_address = endpoints.reward();
   for (const std::string& address : endpoints.rollout()) {
-    channels.rollout.push_back(MakeChannel(address, options));
+    channels.rollout.push_back(ServiceChannel(address, options));
     channels.rollout_addresses.push_back(address);
   }
   return channels;

@@ -19,6 +19,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/rpc/client_security.h"
 #include "rlhf/v1/actor.grpc.pb.h"
 #include "rlhf/v1/job.pb.h"
 #include "rlhf/v1/rollout.grpc.pb.h"
@@ -32,6 +33,8 @@ struct ClientOptions {
   // How long Connect waits for every service to accept a connection.
   std::chrono::milliseconds connect_timeout{std::chrono::seconds(30)};
   int64_t max_message_bytes = int64_t{64} << 20;
+  // Bearer token and TLS for every call to a remote service (--service-token-file, ...).
+  rpc::ClientSecurity security;
 };
 
 struct ServiceChannels {

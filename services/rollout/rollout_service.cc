@@ -22,6 +22,10 @@ class LoadWeightsReactor final : public grpc::ServerReadReactor<v1::WeightChunk>
         executor_(executor),
         response_(response),
         start_(server::RpcExecutor::Clock::now()) {
+    if (grpc::Status denied = executor_->Authenticate(*context); !denied.ok()) {
+      Complete(denied);
+      return;
+    }
     if (core_ == nullptr) {
       Complete(grpc::Status(grpc::StatusCode::UNAVAILABLE, "rollout model is still loading"));
       return;

@@ -9,6 +9,10 @@
 #   3. restart: kill -9 the coordinator mid-job, start it again: the job resumes from its
 #      last checkpoint and finishes; no iteration is lost or run twice;
 #   4. SIGTERM: every server drains and exits 0.
+# Every server runs as on a shared cluster: TLS with certificates made here
+# (scripts/make_test_certs.sh), the job API behind one bearer token, the model services
+# behind another (the reward service behind mTLS instead); the CLI reads its token and CA
+# from RLHF_TOKEN_FILE / RLHF_TLS_CA. Calls without them are refused.
 # Usage: distributed_test.sh BIN_DIR   (run from the repository root)
 set -uo pipefail
 source "$(dirname "$0")/testlib.sh"
@@ -17,14 +21,38 @@ servers_setup "$1"
 
 metrics() { curl -sf "http://127.0.0.1:${mport[$1]}/metrics"; }
 
-start actor "$bin/rlhf-actor" --model "$model" --lr 1e-4
-start rollout "$bin/rlhf-rollout" --model "$model"
-start reference "$bin/rlhf-reference" --model "$model"
-start reward "$bin/rlhf-reward" --scorer length --target-length 6
-start coordinator "$bin/rlhf-coordinator" --state-db "$work/jobs.sqlite" --connect-timeout 3
+tls=$work/tls
+scripts/make_test_certs.sh "$tls" || { echo "FAIL cannot make certificates"; exit 1; }
+openssl rand -hex 24 >"$tls/service-token"
+serve_tls=(--tls-cert "$tls/server.pem" --tls-key "$tls/server.key")
+services_auth=("${serve_tls[@]}" --auth-token-file "$tls/service-token")
+coordinator_flags=("${serve_tls[@]}" --auth-token-file "$tls/token"
+  --service-token-file "$tls/service-token" --service-tls-ca "$tls/ca.pem"
+  --service-tls-cert "$tls/client.pem" --service-tls-key "$tls/client.key")
+# (the client certificate is for `rlhf health` of the mTLS reward service)
+export RLHF_TOKEN_FILE=$tls/token RLHF_TLS_CA=$tls/ca.pem RLHF_TLS_CERT=$tls/client.pem \
+  RLHF_TLS_KEY=$tls/client.key
+
+start actor "$bin/rlhf-actor" --model "$model" --lr 1e-4 "${services_auth[@]}"
+start rollout "$bin/rlhf-rollout" --model "$model" "${services_auth[@]}"
+start reference "$bin/rlhf-reference" --model "$model" "${services_auth[@]}"
+start reward "$bin/rlhf-reward" --scorer length --target-length 6 "${serve_tls[@]}" --tls-ca "$tls/ca.pem"
+start coordinator "$bin/rlhf-coordinator" --state-db "$work/jobs.sqlite" --connect-timeout 3 \
+  "${coordinator_flags[@]}"
 for name in actor rollout reference reward coordinator; do wait_serving $name; done
-ok "five servers SERVING on ephemeral ports"
+ok "five servers SERVING on ephemeral ports, over TLS"
 coord=127.0.0.1:${port[coordinator]}
+expect "a job-API call without a token: UNAUTHENTICATED, nothing listed" 1 \
+  "rlhf list: error: missing 'authorization: Bearer" -- env -u RLHF_TOKEN_FILE "$bin/rlhf" list --coordinator "$coord"
+echo wrong >"$work/wrong-token"
+expect "a wrong token: UNAUTHENTICATED" 1 "invalid bearer token" -- \
+  "$bin/rlhf" list --coordinator "$coord" --token-file "$work/wrong-token"
+expect "the model services' token is not the job API's" 1 "invalid bearer token" -- \
+  "$bin/rlhf" list --coordinator "$coord" --token-file "$tls/service-token"
+expect "plaintext to a TLS server fails" 1 "coordinator at $coord" -- \
+  env -u RLHF_TLS_CA -u RLHF_TLS_CERT -u RLHF_TLS_KEY "$bin/rlhf" list --coordinator "$coord" --timeout 2
+expect "a client trusting another CA refuses the server" 1 \
+  "coordinator at $coord" -- "$bin/rlhf" list --coordinator "$coord" --timeout 2 --tls-ca "$tls/other-ca.pem"
 declare -A served=([actor]=ActorService [rollout]=RolloutService [reference]=ReferenceService
   [reward]=RewardService [coordinator]=JobService)
 for name in "${!served[@]}"; do

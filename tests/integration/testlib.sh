@@ -70,10 +70,12 @@ wait_iteration() {
     sleep 0.05
   done
 }
-# start_coordinator CONNECT_TIMEOUT_S: (re)starts rlhf-coordinator on $work/jobs.sqlite,
-# waits until it serves, and points $coord at it.
+# start_coordinator CONNECT_TIMEOUT_S: (re)starts rlhf-coordinator on $work/jobs.sqlite
+# (plus the flags in the array coordinator_flags, when set), waits until it serves, and
+# points $coord at it.
 start_coordinator() {
-  start coordinator "$bin/rlhf-coordinator" --state-db "$work/jobs.sqlite" --connect-timeout "$1"
+  start coordinator "$bin/rlhf-coordinator" --state-db "$work/jobs.sqlite" --connect-timeout "$1" \
+    ${coordinator_flags[@]+"${coordinator_flags[@]}"}
   wait_serving coordinator
   coord=127.0.0.1:${port[coordinator]}
 }
