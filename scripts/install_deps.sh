@@ -14,6 +14,8 @@ APT_PACKAGES=(
   libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
   libsqlite3-dev nlohmann-json3-dev libpcre2-dev libutf8proc-dev gnuplot-nox curl libssl-dev
   libgloo-dev  # headers for c10d ProcessGroupGloo (the torch wheel ships its header, not gloo's)
+  prometheus  # promtool, for tests/integration/monitoring_test.sh (deploy/prometheus rules)
+  openssl python3-yaml  # test certificates (scripts/make_test_certs.sh); deploy_test.sh
 )
 
 # PyPI pins. torch's wheel carries LibTorch: C++ headers, shared libraries, CMake config.

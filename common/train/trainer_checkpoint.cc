@@ -39,6 +39,22 @@ fs::path StagingPath(const fs::path& dir) {
          absl::StrCat(".", dir.filename().string(), ".staging-", getpid(), "-", counter++);
 }
 
+// A directory is replaced only when it is empty or one this code wrote (a checkpoint, or
+// an export), never a directory of other data that a caller happened to name.
+absl::Status CheckReplaceable(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) return absl::OkStatus();
+  if (!fs::is_directory(dir, ec)) {
+    return absl::InvalidArgumentError(absl::StrCat(dir.string(), " exists and is not a directory"));
+  }
+  if (fs::is_empty(dir, ec) || fs::exists(dir / kStateFile, ec) ||
+      (fs::exists(dir / "config.json", ec) && fs::exists(dir / "model.safetensors", ec))) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      dir.string(), " exists and is neither a checkpoint nor a model export: not replaced"));
+}
+
 // Puts `staging` at `dir`: one rename when `dir` does not exist, else an atomic exchange
 // (renameat2 RENAME_EXCHANGE) and removal of the old contents.
 absl::Status SwapIntoPlace(const fs::path& staging, const fs::path& dir) {
@@ -49,9 +65,7 @@ absl::Status SwapIntoPlace(const fs::path& staging, const fs::path& dir) {
       return absl::InternalError(absl::StrCat("rename to ", dir.string(), ": ", ec.message()));
     return absl::OkStatus();
   }
-  if (!fs::is_directory(dir, ec)) {
-    return absl::InvalidArgumentError(absl::StrCat(dir.string(), " exists and is not a directory"));
-  }
+  if (auto s = CheckReplaceable(dir); !s.ok()) return s;
   if (renameat2(AT_FDCWD, staging.c_str(), AT_FDCWD, dir.c_str(), RENAME_EXCHANGE) != 0) {
     return absl::InternalError(absl::StrCat("exchanging ", staging.string(), " with ", dir.string(),
                                             ": ", strerror(errno)));
@@ -89,6 +103,7 @@ absl::Status PolicyTrainer::ExportPretrained(const fs::path& dir) {
     // Written beside `dir` and swapped in whole: an export that fails or dies half-way
     // leaves the previous export as it was (and no files of it carried over).
     const fs::path target = fs::absolute(dir);
+    if (auto s = CheckReplaceable(target); !s.ok()) return s;
     const fs::path staging = StagingPath(target);
     std::error_code ec;
     fs::create_directories(target.parent_path(), ec);
@@ -112,6 +127,7 @@ absl::Status PolicyTrainer::SaveCheckpoint(const fs::path& dir) {
   if (dir.empty()) return absl::InvalidArgumentError("checkpoint directory is empty");
   return CatchTorchErrors("SaveCheckpoint", [&]() -> absl::Status {
     const fs::path target = fs::absolute(dir);
+    if (auto s = CheckReplaceable(target); !s.ok()) return s;
     const fs::path staging = StagingPath(target);
     std::error_code ec;
     fs::create_directories(target.parent_path(), ec);

@@ -4,6 +4,7 @@
 
 #include <signal.h>
 #include <unistd.h>
+#include <filesystem>
 
 #include <atomic>
 #include <chrono>
@@ -37,6 +38,11 @@ int main(int argc, char** argv) {
       "Serves rlhf.v1.ActorService: the trainable policy from --model (a Hugging Face\n"
       "directory, optionally with a TRL value head v_head.summary.*) and its AdamW optimizer.");
   flags.String("model", &model_dir, "initial policy directory", /*required=*/true);
+  std::string checkpoint_root = std::filesystem::current_path().string();
+  flags.String("checkpoint-root", &checkpoint_root,
+               "SaveCheckpoint/LoadCheckpoint accept only directories under this one (relative "
+               "ones resolve against it; LoadCheckpoint may also name --model); default: the "
+               "working directory");
   flags.Bool("value-head", &value_head,
              "attach a value head (PPO's critic); --value-head=false for none");
   flags.Bool("reward-model", &reward_model,
@@ -97,6 +103,7 @@ int main(int argc, char** argv) {
             : rlhf::train::PolicyTrainer::Load(model_dir, value_head, trainer_options, group);
     if (!trainer.ok()) return trainer.status();
     auto core = std::make_shared<rlhf::actor::ActorCore>(std::move(*trainer), group);
+    core->ConfineCheckpoints(checkpoint_root, model_dir);
     if (auto s = core->SyncWeightsFromLeader(); !s.ok()) return s;
     return core;
   };
@@ -117,6 +124,10 @@ int main(int argc, char** argv) {
                absl::StrCat("--allreduce-bucket-mb: want 1..1048576, got ", bucket_mb));
          }
          group_options.bucket_bytes = bucket_mb << 20;
+         if (std::error_code ec; !std::filesystem::is_directory(checkpoint_root, ec)) {
+           return absl::InvalidArgumentError(
+               absl::StrCat("--checkpoint-root: ", checkpoint_root, " is not a directory"));
+         }
          // torchrun's RANK, WORLD_SIZE, MASTER_ADDR/PORT and LOCAL_RANK fill the flags
          // not given; a bare --device cuda means cuda:LOCAL_RANK, else cuda:<rank>.
          rlhf::actor::GroupSettings group{.rank = group_options.rank,

@@ -24,16 +24,33 @@ bool HasEndpoints(const v1::EndpointsSpec& e) {
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Create(CoordinatorOptions options,
                                                                  prometheus::Registry* registry) {
+  // Up to ~30 years: the grace becomes nanoseconds.
+  if (!(options.finished_job_metrics_seconds >= 0 && options.finished_job_metrics_seconds <= 1e9)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--finished-job-metrics-seconds must be in [0, 1e9], got ",
+                     options.finished_job_metrics_seconds));
+  }
   auto store = jobs::JobStore::Open(options.state_db);
   if (!store.ok()) return store.status();
-  return std::unique_ptr<Coordinator>(
+  std::unique_ptr<Coordinator> coordinator(
       new Coordinator(std::move(options), std::move(*store), registry));
+  if (coordinator->job_metrics_ != nullptr) {
+    if (auto s = coordinator->job_metrics_->CountStoredJobs(*coordinator->store_); !s.ok()) {
+      return s;
+    }
+  }
+  return coordinator;
 }
 
 Coordinator::Coordinator(CoordinatorOptions options, std::unique_ptr<jobs::JobStore> store,
                          prometheus::Registry* registry)
     : options_(std::move(options)), store_(std::move(store)) {
-  if (registry != nullptr) metrics_ = std::make_unique<TrainingMetrics>(*registry);
+  if (registry == nullptr) return;
+  metrics_ = std::make_unique<TrainingMetrics>(*registry);
+  JobMetricsOptions job_metrics;
+  job_metrics.finished_series_grace = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(options_.finished_job_metrics_seconds));
+  job_metrics_ = std::make_unique<JobMetrics>(*registry, std::move(job_metrics), metrics_.get());
 }
 
 Coordinator::~Coordinator() { Stop(); }
@@ -46,6 +63,7 @@ absl::Status Coordinator::Start() {
   for (const std::string& id : store_->interrupted_job_ids()) {
     auto job = store_->Transition(id, v1::JOB_STATE_QUEUED);
     if (!job.ok()) return job.status();
+    if (job_metrics_ != nullptr) job_metrics_->SetState(id, v1::JOB_STATE_QUEUED);
     Log(absl::StrCat("job ", id, ": interrupted by a previous coordinator; requeued",
                      job->checkpoint_path().empty()
                          ? " (no checkpoint: starts over)"
@@ -73,6 +91,8 @@ void Coordinator::Stop() {
 
 absl::StatusOr<v1::Job> Coordinator::Submit(v1::JobSpec spec, bool validate_only) {
   jobs::ApplyJobSpecDefaults(&spec);
+  // Before validation: the checks read the files at the resolved paths, never outside.
+  if (auto status = jobs::ConfineJobPaths(options_.roots, &spec); !status.ok()) return status;
   if (auto status = jobs::ValidateJobSpec(spec); !status.ok()) return status;
   if (spec.runtime().num_actor_ranks() > 1 && spec.endpoints().actor().empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -101,6 +121,7 @@ absl::StatusOr<v1::Job> Coordinator::Submit(v1::JobSpec spec, bool validate_only
   }
   auto job = store_->Create(spec);
   if (!job.ok()) return job.status();
+  if (job_metrics_ != nullptr) job_metrics_->Submitted(job->id());
   Log(absl::StrCat("job ", job->id(), ": queued (", spec.algorithm(), ")"));
   wake_.notify_all();
   return job;
@@ -116,6 +137,7 @@ absl::StatusOr<jobs::JobPage> Coordinator::List(const std::vector<v1::JobState>&
 absl::StatusOr<v1::Job> Coordinator::Cancel(const std::string& id, const std::string& reason) {
   auto job = store_->Cancel(id, reason);
   if (!job.ok()) return job;
+  if (job_metrics_ != nullptr) job_metrics_->SetState(id, job->state());
   {
     std::lock_guard<std::mutex> lock(mutex_);
     if (running_id_ == id) {
@@ -204,6 +226,7 @@ void Coordinator::RunOne(const v1::Job& queued) {
   const std::string id = queued.id();
   auto running = store_->Transition(id, v1::JOB_STATE_RUNNING);
   if (!running.ok()) return;  // cancelled meanwhile
+  if (job_metrics_ != nullptr) job_metrics_->SetState(id, v1::JOB_STATE_RUNNING);
   {
     std::lock_guard<std::mutex> lock(mutex_);
     running_id_ = id;
@@ -225,6 +248,7 @@ void Coordinator::RunOne(const v1::Job& queued) {
       return s;
     }
     if (metrics_ != nullptr) metrics_->Record(id, report.metrics);
+    if (job_metrics_ != nullptr) job_metrics_->RecordProgress(id);
     v1::JobEvent event;
     event.set_job_id(id);
     *event.mutable_time() = Now();
@@ -259,6 +283,7 @@ void Coordinator::RunOne(const v1::Job& queued) {
     ServiceClients clients(std::move(*channels), options_.clients);
     RunOptions run_options;
     run_options.reset_actor = remote;
+    run_options.checkpoint_root = options_.roots.checkpoints;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       running_clients_ = &clients;
@@ -295,6 +320,7 @@ void Coordinator::RunOne(const v1::Job& queued) {
     Log(absl::StrCat("job ", id, ": cannot record the end: ", done.status().message()));
     return;
   }
+  if (job_metrics_ != nullptr) job_metrics_->SetState(id, done->state());
   Log(absl::StrCat("job ", id, ": ", std::string(jobs::JobStateName(done->state())),
                    status.ok() ? "" : absl::StrCat(": ", status.message())));
   Publish(EventOf(*done));

@@ -20,8 +20,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/jobs/job_paths.h"
 #include "common/jobs/job_store.h"
 #include "rlhf/v1/job.pb.h"
+#include "services/coordinator/job_metrics.h"
 #include "services/coordinator/service_clients.h"
 #include "services/coordinator/training_metrics.h"
 
@@ -35,6 +37,11 @@ struct CoordinatorOptions {
   // Runs the services of jobs without endpoints in this process; null: such jobs are
   // refused at submission.
   InProcessServicesFactory in_process_services = nullptr;
+  // Where a job's paths may point (--data-root, --checkpoint-root); empty: anywhere. A
+  // job without checkpoint.dir checkpoints to <checkpoints root>/<job id>.
+  jobs::PathRoots roots;
+  // How long a finished job's per-job series stay on /metrics (JobMetrics), in seconds.
+  double finished_job_metrics_seconds = 600;
 };
 
 class Coordinator {
@@ -79,6 +86,7 @@ class Coordinator {
   CoordinatorOptions options_;
   std::unique_ptr<jobs::JobStore> store_;
   std::unique_ptr<TrainingMetrics> metrics_;
+  std::unique_ptr<JobMetrics> job_metrics_;  // after metrics_: removes its series
 
   std::mutex mutex_;  // guards the fields below
   std::condition_variable wake_;

@@ -37,7 +37,9 @@ absl::Status JobLoop::Prepare() {
   total_ = spec_.training().iterations() > 0 ? spec_.training().iterations()
                                              : (data_->size() + batch - 1) / batch;
   const std::string& dir = spec_.checkpoint().dir();
-  checkpoint_dir_ = fs::absolute(dir.empty() ? fs::path("checkpoints") / job_.id() : fs::path(dir));
+  const fs::path root =
+      options_.checkpoint_root.empty() ? fs::path("checkpoints") : options_.checkpoint_root;
+  checkpoint_dir_ = fs::absolute(dir.empty() ? root / job_.id() : fs::path(dir));
 
   RLHF_RETURN_IF_ERROR(ResetKlController(spec_.kl().coef()));
   RLHF_RETURN_IF_ERROR(WithContext(clients_.WaitForConnected(), "connecting"));

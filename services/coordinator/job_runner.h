@@ -17,6 +17,7 @@
 // A job with checkpoint_path set resumes after that checkpoint's iteration.
 // Not thread-safe: one RunJob per job at a time.
 
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
@@ -49,6 +50,9 @@ struct RunHooks {
 struct RunOptions {
   // The actor may hold another job's weights: reset it to the job's policy first.
   bool reset_actor = false;
+  // A job without checkpoint.dir checkpoints to <checkpoint_root>/<job id>; empty:
+  // checkpoints/<job id> under the working directory.
+  std::filesystem::path checkpoint_root;
 };
 
 // Runs `job` (spec with defaults applied) to the end. Errors name the stage and the

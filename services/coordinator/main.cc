@@ -4,6 +4,7 @@
 // interrupted by a crash or a stop resumes from its last checkpoint on the next start.
 
 #include <chrono>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -31,10 +32,20 @@ int main(int argc, char** argv) {
   flags.Float("rpc-timeout", &rpc_timeout_s, "deadline in seconds of one call to a service");
   flags.Float("connect-timeout", &connect_timeout_s,
               "seconds a job waits for its services to be reachable before it fails");
+  flags.Float("finished-job-metrics-seconds", &options.finished_job_metrics_seconds,
+              "seconds a finished job's per-job series stay on /metrics");
   options.log = [](const std::string& line) { std::cerr << "rlhf-coordinator: " << line << "\n"; };
   // A job without endpoints runs its services inside this process, on --device.
   rlhf::model::DeviceFlags device;
   device.Register(flags);
+  std::string data_root = std::filesystem::current_path().string();
+  std::string checkpoint_root = data_root;
+  flags.String("data-root", &data_root,
+               "jobs' model dirs and datasets must lie under this directory (relative paths "
+               "resolve against it); default: the working directory");
+  flags.String("checkpoint-root", &checkpoint_root,
+               "jobs' checkpoint.dir must lie under this directory (default for a job: "
+               "<root>/<job id>); default: the working directory");
   // How this coordinator reaches a job's remote services (token, TLS).
   rlhf::rpc::ClientSecurityFlags service_security;
   service_security.Register(flags, "service-");
@@ -60,6 +71,14 @@ int main(int argc, char** argv) {
          if (!device.dtype.empty()) {
            if (auto d = rlhf::model::ParseDtype(device.dtype); !d.ok()) return d.status();
          }
+         for (const auto& [flag, root] :
+              {std::pair<std::string, std::string*>{"--data-root", &data_root},
+               {"--checkpoint-root", &checkpoint_root}}) {
+           if (std::error_code ec; !std::filesystem::is_directory(*root, ec)) {
+             return absl::InvalidArgumentError(flag + ": " + *root + " is not a directory");
+           }
+         }
+         options.roots = {.data = data_root, .checkpoints = checkpoint_root};
          auto security = service_security.Load();
          if (!security.ok()) return security.status();
          options.clients.security = *std::move(security);

@@ -39,6 +39,10 @@ constexpr std::pair<const char*, const char*> kStages[] = {
     {metric::kTimeIterationSeconds, "iteration"},
 };
 
+prometheus::Histogram::BucketBoundaries StageBuckets() {
+  return {0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100, 300, 1000};
+}
+
 }  // namespace
 
 TrainingMetrics::TrainingMetrics(prometheus::Registry& registry) {
@@ -62,8 +66,6 @@ TrainingMetrics::TrainingMetrics(prometheus::Registry& registry) {
 
 void TrainingMetrics::Record(const std::string& job_id,
                              const std::map<std::string, double>& metrics) {
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {0.01, 0.03, 0.1, 0.3, 1,   3,
-                                                                   10,   30,   100, 300, 1000};
   std::lock_guard<std::mutex> lock(mutex_);
   const prometheus::Labels labels = {{kJobIdLabel, job_id}};
   for (const GaugeSpec& g : gauges_) {
@@ -76,8 +78,26 @@ void TrainingMetrics::Record(const std::string& job_id,
   iterations_->Add(labels).Increment();
   for (const auto& [metric, stage] : kStages) {
     if (auto it = metrics.find(metric); it != metrics.end()) {
-      stage_seconds_->Add({{kJobIdLabel, job_id}, {kStageLabel, stage}}, kBuckets)
+      stage_seconds_->Add({{kJobIdLabel, job_id}, {kStageLabel, stage}}, StageBuckets())
           .Observe(it->second);
+    }
+  }
+}
+
+void TrainingMetrics::RemoveJob(const std::string& job_id) {
+  // Has() then Add() finds the series without creating it; mutex_ keeps Record() out between.
+  std::lock_guard<std::mutex> lock(mutex_);
+  const prometheus::Labels labels = {{kJobIdLabel, job_id}};
+  auto remove = [&labels](auto* family) {
+    if (family->Has(labels)) family->Remove(&family->Add(labels));
+  };
+  for (const GaugeSpec& g : gauges_) remove(g.family);
+  remove(tokens_);
+  remove(iterations_);
+  for (const auto& [metric, stage] : kStages) {
+    const prometheus::Labels stage_labels = {{kJobIdLabel, job_id}, {kStageLabel, stage}};
+    if (stage_seconds_->Has(stage_labels)) {
+      stage_seconds_->Remove(&stage_seconds_->Add(stage_labels, StageBuckets()));
     }
   }
 }

@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -27,6 +28,8 @@ class TrainingMetrics {
 
   // One iteration's metrics as the job loop reports them (names as in IterationReport).
   void Record(const std::string& job_id, const std::map<std::string, double>& metrics);
+  // Removes every series of the job (JobMetrics calls it a grace period after the job ended).
+  void RemoveJob(const std::string& job_id);
 
  private:
   struct GaugeSpec {

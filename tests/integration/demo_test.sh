@@ -57,10 +57,13 @@ start reward "$bin/rlhf-reward" --scorer model --model "$out/reward_model/final"
 start coordinator "$bin/rlhf-coordinator" --state-db "$work/jobs.sqlite"
 for name in actor rollout reference reward coordinator; do wait_serving $name; done
 "$python" - "$out/jobs/ppo.json" "$work/ppo-remote.json" "$work/ckpt" <<PYEOF
-import json, sys
+import json, shutil, sys
 job = json.load(open(sys.argv[1]))
 job["training"]["iterations"] = 3
 job["checkpoint"] = {"dir": sys.argv[3], "interval": 0}
+# The servers run in the work directory and read only under it (--data-root).
+shutil.copy(job["data"]["train_path"], sys.argv[3] + "-prompts.jsonl")
+job["data"]["train_path"] = sys.argv[3] + "-prompts.jsonl"
 job["endpoints"] = {"actor": "127.0.0.1:${port[actor]}", "rollout": ["127.0.0.1:${port[rollout]}"],
                     "reference": "127.0.0.1:${port[reference]}",
                     "reward": "127.0.0.1:${port[reward]}"}

@@ -133,6 +133,12 @@ printf '%s\n' '{"prompt": "ok"}' '{"prompt": 5}' >"$work/badline.jsonl"
 sed "s#$work/prompts.jsonl#$work/badline.jsonl#" "$(job bad 2)" >"$work/badline.json"
 expect "dataset bad line named with its number" 2 "badline.jsonl:2" -- \
   "$bin/rlhf" submit "$work/badline.json" --coordinator "$coord"
+sed "s#\"dir\": \"$work/ckpt-bad\"#\"dir\": \"$work/../ckpt-escape\"#; s#$work/prompts.jsonl#/etc/passwd#" \
+  "$(job bad 2)" >"$work/escape.json"
+expect "paths outside the coordinator's roots: refused, each field named" 2 \
+  "data.train_path: /etc/passwd is outside $work.*checkpoint.dir: $work/../ckpt-escape is outside" -- \
+  "$bin/rlhf" submit "$work/escape.json" --coordinator "$coord"
+[ ! -e "$work/../ckpt-escape" ] && ok "nothing was created outside" || fail "$work/../ckpt-escape exists"
 id_bad=$("$bin/rlhf" submit "$(job unreachable 2 127.0.0.1:1)" --coordinator "$coord")
 expect "unreachable reward service: the job fails clearly" 1 \
   "FAILED: .*cannot reach the reward service at 127.0.0.1:1" -- \

@@ -47,11 +47,12 @@ last=$(printf 'iter-%06d' "$iterations")
 id=$("$bin/rlhf" submit "$(job clean)" --coordinator "$coord")
 expect "uninterrupted run" 0 "SUCCEEDED" -- "$bin/rlhf" watch "$id" --coordinator "$coord"
 
-# restart ROLE FLAGS...: SIGKILL, then the same binary on the same port.
+# restart ROLE FLAGS...: SIGKILL, then the same binary on the same port (in $work, as `start`).
 restart() {
   local name=$1; shift
   kill -9 "${pid[$name]}"; wait "${pid[$name]}" 2>/dev/null
-  "$@" --listen "127.0.0.1:${port[$name]}" --metrics-listen 127.0.0.1:0 >>"$work/$name.log" 2>&1 &
+  (cd "$work" && exec "$@" --listen "127.0.0.1:${port[$name]}" --metrics-listen 127.0.0.1:0) \
+    >>"$work/$name.log" 2>&1 &
   pid[$name]=$!
 }
 

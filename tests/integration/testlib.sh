@@ -21,13 +21,16 @@ finish() {
   [ "$failures" -eq 0 ]
 }
 
-# Servers for the multi-process tests: `servers_setup BIN_DIR` sets $bin, $model (the gpt2
-# fixture) and a fresh $work, declares the pid/port/mport maps `start` fills, and kills
-# every server (and removes $work; RLHF_TEST_LOGS=DIR keeps the logs) on exit.
+# Servers for the multi-process tests: `servers_setup BIN_DIR` sets $bin, a fresh $work,
+# $model (a copy of the gpt2 fixture in $work: servers only read and write under their
+# working directory, $work, as a deployment's --data-root/--checkpoint-root), declares the
+# pid/port/mport maps `start` fills, and kills every server (and removes $work;
+# RLHF_TEST_LOGS=DIR keeps the logs) on exit.
 servers_setup() {
   bin=$(cd "$1" && pwd)
-  model=$PWD/tests/golden/fixtures/models/gpt2
   work=$(mktemp -d)
+  model=$work/models/gpt2
+  mkdir -p "$work/models" && cp -r tests/golden/fixtures/models/gpt2 "$model"
   declare -gA pid port mport
   trap kill_servers EXIT
 }
@@ -37,10 +40,11 @@ kill_servers() {
   [ -n "${RLHF_TEST_LOGS:-}" ] && mkdir -p "$RLHF_TEST_LOGS" && cp "$work"/*.log "$RLHF_TEST_LOGS"/
   rm -rf "$work"
 }
-# start NAME BINARY ARGS...: runs a server on ephemeral ports, reads them from its log.
+# start NAME BINARY ARGS...: runs a server in $work on ephemeral ports, reads them from
+# its log.
 start() {
   local name=$1; shift
-  "$@" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 >"$work/$name.log" 2>&1 &
+  (cd "$work" && exec "$@" --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0) >"$work/$name.log" 2>&1 &
   pid[$name]=$!
   for _ in $(seq 1 300); do
     if grep -q "listening on" "$work/$name.log"; then

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/io/confined_path.h"
 #include "common/rpc/tensor_codec.h"
 #include "common/serving/actor/train_config_proto.h"
 #include "common/status/torch_status.h"
@@ -47,6 +48,22 @@ absl::StatusOr<train::SequenceBatch> SequenceBatchFromProto(const v1::SequenceBa
 ActorCore::ActorCore(std::unique_ptr<train::PolicyTrainer> trainer,
                      std::shared_ptr<train::DataParallelGroup> group)
     : trainer_(std::move(trainer)), group_(std::move(group)) {}
+
+void ActorCore::ConfineCheckpoints(std::filesystem::path root, std::filesystem::path model_dir) {
+  checkpoint_root_ = std::move(root);
+  model_dir_ = std::move(model_dir);
+}
+
+absl::StatusOr<std::filesystem::path> ActorCore::CheckpointDir(const v1::CheckpointRequest& request,
+                                                               bool loading) const {
+  if (request.directory().empty()) return absl::InvalidArgumentError("directory is empty");
+  if (loading && !model_dir_.empty() && io::IsUnder(model_dir_, request.directory()) &&
+      io::IsUnder(request.directory(), model_dir_)) {
+    return std::filesystem::path(request.directory());  // the initial policy: a reset
+  }
+  return io::ResolveUnder(checkpoint_root_, request.directory(),
+                          "directory (the actor's --checkpoint-root)");
+}
 
 int64_t ActorCore::policy_version() {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -216,10 +233,11 @@ absl::StatusOr<train::TrainStats> ActorCore::RunTrainStep(const TrainStep& step,
 
 absl::Status ActorCore::SaveCheckpoint(const v1::CheckpointRequest& request,
                                        v1::CheckpointResponse* response) {
-  if (request.directory().empty()) return absl::InvalidArgumentError("directory is empty");
+  auto dir = CheckpointDir(request, /*loading=*/false);
+  if (!dir.ok()) return dir.status();
   std::lock_guard<std::mutex> lock(mutex_);
-  if (auto s = request.weights_only() ? trainer_->ExportPretrained(request.directory())
-                                      : trainer_->SaveCheckpoint(request.directory());
+  if (auto s = request.weights_only() ? trainer_->ExportPretrained(*dir)
+                                      : trainer_->SaveCheckpoint(*dir);
       !s.ok()) {
     return s;
   }
@@ -229,16 +247,18 @@ absl::Status ActorCore::SaveCheckpoint(const v1::CheckpointRequest& request,
 
 absl::Status ActorCore::LoadCheckpoint(const v1::CheckpointRequest& request,
                                        v1::CheckpointResponse* response) {
-  if (request.directory().empty()) return absl::InvalidArgumentError("directory is empty");
+  auto dir = CheckpointDir(request, /*loading=*/true);
+  if (!dir.ok()) return dir.status();
   std::lock_guard<std::mutex> lock(mutex_);
   absl::Status loaded;
   if (group_ != nullptr) {
     v1::ActorGroupCommand command;
     *command.mutable_load_checkpoint() = request;
+    command.mutable_load_checkpoint()->set_directory(dir->string());
     if (auto s = SendToGroup(command); !s.ok()) return s;
-    loaded = AgreeOnOutcome(trainer_->LoadCheckpoint(request.directory()));
+    loaded = AgreeOnOutcome(trainer_->LoadCheckpoint(*dir));
   } else {
-    loaded = trainer_->LoadCheckpoint(request.directory());
+    loaded = trainer_->LoadCheckpoint(*dir);
   }
   if (!loaded.ok()) return loaded;
   response->set_policy_version(trainer_->policy_version());

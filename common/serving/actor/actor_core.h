@@ -12,6 +12,7 @@
 // answers Evaluate, ExportWeights and SaveCheckpoint. Train's stats are means over ranks.
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -40,6 +41,12 @@ class ActorCore {
   // `group` is null for a single rank; the trainer must use it as its all-reducer.
   explicit ActorCore(std::unique_ptr<train::PolicyTrainer> trainer,
                      std::shared_ptr<train::DataParallelGroup> group = nullptr);
+
+  // Confines Save/LoadCheckpoint to directories under `root` (rlhf-actor
+  // --checkpoint-root); LoadCheckpoint may also name `model_dir`, the initial policy (a
+  // job's reset). A relative directory resolves against `root`. Before serving; by
+  // default nothing is confined (`rlhf local`: the user's own process).
+  void ConfineCheckpoints(std::filesystem::path root, std::filesystem::path model_dir);
 
   absl::Status Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response);
   // `stop` (may be null) is polled before every optimizer step: the caller went away or
@@ -75,6 +82,10 @@ class ActorCore {
   // Every rank: the step's outcome on all ranks; an error names the ranks that failed.
   absl::Status AgreeOnOutcome(const absl::Status& local);
   void LogFollowerError(const char* what, const absl::Status& status);
+  // The request's directory, resolved and checked against ConfineCheckpoints.
+  absl::StatusOr<std::filesystem::path> CheckpointDir(const v1::CheckpointRequest& request,
+                                                      bool loading) const;
+  std::filesystem::path checkpoint_root_, model_dir_;
 
   std::mutex mutex_;
   std::unique_ptr<train::PolicyTrainer> trainer_;
