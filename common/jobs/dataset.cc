@@ -67,7 +67,11 @@ absl::StatusOr<Example> ParseExampleLine(std::string_view line, DatasetFormat fo
   try {
     object = nlohmann::json::parse(line.begin(), line.end());
   } catch (const nlohmann::json::parse_error& e) {
-    return LineError(where, absl::StrCat("not JSON: ", e.what()));
+    // nlohmann's message ends with "; last read: '<the line's bytes>'": cut it, so an
+    // error never echoes a file's contents (a job naming a file that is not a dataset).
+    std::string why = e.what();
+    if (const size_t cut = why.find("; last read"); cut != std::string::npos) why.resize(cut);
+    return LineError(where, absl::StrCat("not JSON: ", why));
   }
   if (!object.is_object()) {
     return LineError(where, absl::StrCat("expected a JSON object, got ", object.type_name()));

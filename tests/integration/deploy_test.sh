@@ -84,6 +84,16 @@ for f, d in docs:
             if a.startswith("/var/run/rlhf/") and not any(
                     m["mountPath"] == "/var/run/rlhf" for m in c.get("volumeMounts", [])):
                 problems.append(f"{f} {c['name']}: {a} is not mounted")
+kustomization = yaml.safe_load(open(f"{k8s_dir}/kustomization.yaml")) if glob.glob(f"{k8s_dir}/kustomization.yaml") else None
+if kustomization is not None:
+    listed = set(kustomization.get("resources", []))
+    for f in glob.glob(f"{k8s_dir}/*.yaml"):
+        name = f.split("/")[-1]
+        if name != "kustomization.yaml" and name not in listed:
+            problems.append(f"{k8s_dir}/kustomization.yaml does not list {name}")
+    for name in listed:
+        if not glob.glob(f"{k8s_dir}/{name}"):
+            problems.append(f"{k8s_dir}/kustomization.yaml lists missing {name}")
 print(f"checked {checked} flags")
 for p in problems:
     print("PROBLEM", p)
@@ -98,10 +108,11 @@ grep -q "^PROBLEM" <<<"$out" && { grep "^PROBLEM" <<<"$out" | while read -r line
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 sed 's/--data-root, \/app/--data-rooot, \/app/; s/secrets: \[api-token, service-token\]/secrets: [api-token, service-tokn]/' \
   docker-compose.yml >"$tmp/compose.yml"
-mkdir "$tmp/k8s" && sed 's/--auth-token-file, \/var\/run\/rlhf\/service-token/--lr, "1"/' deploy/k8s/reward.yaml >"$tmp/k8s/reward.yaml"
+mkdir "$tmp/k8s" && grep -v network-policy deploy/k8s/kustomization.yaml >"$tmp/k8s/kustomization.yaml"
+cp deploy/k8s/network-policy.yaml "$tmp/k8s/" && sed 's/--auth-token-file, \/var\/run\/rlhf\/service-token/--lr, "1"/' deploy/k8s/reward.yaml >"$tmp/k8s/reward.yaml"
 mutated=$(check "$tmp/compose.yml" "$tmp/k8s")
 for want in "rlhf-coordinator has no flag --data-rooot" "secret service-tokn is not defined" \
-  "reward: listens on 0.0.0.0:50055 without"; do
+  "reward: listens on 0.0.0.0:50055 without" "kustomization.yaml does not list network-policy.yaml"; do
   grep -q "PROBLEM.*$want" <<<"$mutated" && ok "the checker catches: $want" || fail "the checker missed: $want ($mutated)"
 done
 finish

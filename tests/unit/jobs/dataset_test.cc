@@ -50,7 +50,7 @@ TEST(DatasetTest, ReportsEveryBadLineWithItsNumber) {
   const std::string path =
       dir.Write("bad.jsonl",
                 "{\"prompt\": \"ok\", \"chosen\": \"c\", \"rejected\": \"r\"}\n"
-                "not json\n"
+                "{\"prompt\": \"secret-value\n"
                 "{\"prompt\": \"q\", \"chosen\": \"c\"}\n"
                 "{\"prompt\": 3, \"chosen\": \"c\", \"rejected\": \"r\"}\n"
                 "{\"prompt\": \"\", \"chosen\": \"c\", \"rejected\": \"r\"}\n"
@@ -63,6 +63,7 @@ TEST(DatasetTest, ReportsEveryBadLineWithItsNumber) {
   const std::string message(result.status().message());
   EXPECT_THAT(message, Not(HasSubstr(path + ":1:")));
   EXPECT_THAT(message, HasSubstr(path + ":2: not JSON"));
+  EXPECT_THAT(message, Not(HasSubstr("secret-value")));  // never the file's contents
   EXPECT_THAT(message, HasSubstr(path + ":3: missing field \"rejected\""));
   EXPECT_THAT(message, HasSubstr(path + ":4: field \"prompt\" must be a string, not number"));
   EXPECT_THAT(message, HasSubstr(path + ":5: empty prompt"));
