@@ -6,9 +6,11 @@
 namespace rlhf::server {
 namespace {
 
-// From 1 ms to ~1 min: covers a health check and a long generation alike.
 prometheus::Histogram::BucketBoundaries DurationBuckets() {
-  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+  // From 1 ms (a health-sized call) to 30 min (Train on a large minibatch, a long
+  // generation): tiny CPU runs and GPU runs at real sizes both land inside the layout.
+  return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+          2.5,   5,      10,    30,   60,    120,  300, 600,  1800};
 }
 
 }  // namespace

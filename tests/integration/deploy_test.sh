@@ -13,6 +13,24 @@ check() {
   python3 - "$bin" "$1" "$2" <<'PY'
 import glob, re, subprocess, sys, yaml
 bin_dir, compose_file, k8s_dir = sys.argv[1:4]
+
+# Docker Compose and Kubernetes reject a mapping that repeats a key (YAML 1.2; "<<" too);
+# PyYAML would silently keep the last one.
+class StrictLoader(yaml.SafeLoader):
+    pass
+def construct_unique_mapping(loader, node, deep=False):
+    keys = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
+    repeated = sorted({k for k in keys if keys.count(k) > 1})
+    if repeated:
+        raise yaml.constructor.ConstructorError(None, None, f"repeated keys {repeated}", node.start_mark)
+    return loader.construct_mapping(node, deep)
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_unique_mapping)
+def load_all(path):
+    try:
+        return list(yaml.load_all(open(path), Loader=StrictLoader))
+    except yaml.YAMLError as e:
+        problems.append(f"{path}: {e}".replace("\n", " "))
+        return []
 problems, checked = [], 0
 help_cache = {}
 
@@ -40,7 +58,7 @@ def check_command(where, argv):
         problems.append(f"{where}: listens on {listen} without --auth-token-file/--tls-ca")
     return args
 
-compose = yaml.safe_load(open(compose_file))
+compose = (load_all(compose_file) or [{"services": {}}])[0]
 secrets = set(compose.get("secrets", {}))
 volumes = set(compose.get("volumes", {}))
 for name, svc in compose["services"].items():
@@ -61,7 +79,7 @@ for name, svc in compose["services"].items():
 claims = set()
 docs = []
 for f in sorted(glob.glob(f"{k8s_dir}/*.yaml")):
-    for d in yaml.safe_load_all(open(f)):
+    for d in load_all(f):
         if d:
             docs.append((f, d))
             if d["kind"] == "PersistentVolumeClaim":
@@ -115,4 +133,9 @@ for want in "rlhf-coordinator has no flag --data-rooot" "secret service-tokn is 
   "reward: listens on 0.0.0.0:50055 without" "kustomization.yaml does not list network-policy.yaml"; do
   grep -q "PROBLEM.*$want" <<<"$mutated" && ok "the checker catches: $want" || fail "the checker missed: $want ($mutated)"
 done
+sed '0,/    <<: \[\*rlhf, \*service-auth\]/s//    <<: *rlhf\n    <<: *service-auth/' docker-compose.yml >"$tmp/repeated.yml"
+grep -q '<<: \*service-auth' "$tmp/repeated.yml" || fail "cannot prepare the repeated-key mutation"
+repeated=$(check "$tmp/repeated.yml" deploy/k8s)
+grep -q "PROBLEM.*repeated keys \['<<'\]" <<<"$repeated" && ok "the checker catches: a repeated '<<' key" ||
+  fail "the checker missed a repeated key ($repeated)"
 finish
