@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The docker-compose topology as processes on this machine's loopback, with the same
-# security as a cluster: coordinator, two data-parallel actor ranks, rollout, reference and
-# reward, every server over TLS (certificates and tokens from scripts/make_test_certs.sh),
+# security as a cluster: coordinator, two data-parallel actor ranks, and two replicas each
+# of rollout, reference and reward, every server over TLS (certificates and tokens from scripts/make_test_certs.sh),
 # the job API behind one token and the model services behind another, job paths confined
 # to DIR; plus a real Prometheus (Debian's `prometheus`) scraping all six /metrics with
 # deploy/prometheus/rules.yml loaded. For trying a deployment, and for
@@ -11,8 +11,10 @@
 #   deploy/local-cluster.sh down DIR             SIGTERM everything (drain), then wait
 #
 # `up` copies MODEL_DIR (default examples/models/tiny-gpt2) to DIR/models/policy and
-# writes DIR/cluster.env: the addresses (COORDINATOR, ACTOR, ROLLOUT, REFERENCE, REWARD,
-# PROMETHEUS) and the client settings (RLHF_TOKEN_FILE, RLHF_TLS_CA), so that
+# writes DIR/cluster.env: the addresses (COORDINATOR, ACTOR, ROLLOUT0, ROLLOUT1, and
+# REFERENCE and REWARD as "ipv4:A,B" targets the coordinator spreads calls over; over TLS
+# such a list has no one host name, so the coordinator verifies the certificates' name
+# "localhost" (--service-tls-server-name); PROMETHEUS) and the client settings (RLHF_TOKEN_FILE, RLHF_TLS_CA), so that
 #   source DIR/cluster.env; build/bin/rlhf list --coordinator "$COORDINATOR"
 # works. Logs: DIR/logs/NAME.log. BIN_DIR (env) names the binaries (default build/bin).
 set -euo pipefail
@@ -23,7 +25,8 @@ action=${1:?usage: local-cluster.sh up|down DIR [MODEL_DIR]}
 dir=${2:?usage: local-cluster.sh up|down DIR [MODEL_DIR]}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
-names=(actor0 actor1 rollout reference reward coordinator prometheus)
+servers=(actor0 actor1 rollout0 rollout1 reference0 reference1 reward0 reward1 coordinator)
+names=("${servers[@]}" prometheus)
 
 if [ "$action" = down ]; then
   for name in "${names[@]}"; do
@@ -78,21 +81,23 @@ wait_listening() {
 
 start actor0 "$bin/rlhf-actor" --model "$model" --rank 0 "${group[@]}" "${service_auth[@]}"
 start actor1 "$bin/rlhf-actor" --model "$model" --rank 1 "${group[@]}" "${service_auth[@]}"
-start rollout "$bin/rlhf-rollout" --model "$model" "${service_auth[@]}"
-start reference "$bin/rlhf-reference" --model "$model" "${service_auth[@]}"
-start reward "$bin/rlhf-reward" --scorer length --target-length 8 "${service_auth[@]}"
+for i in 0 1; do
+  start "rollout$i" "$bin/rlhf-rollout" --model "$model" "${service_auth[@]}"
+  start "reference$i" "$bin/rlhf-reference" --model "$model" "${service_auth[@]}"
+  start "reward$i" "$bin/rlhf-reward" --scorer length --target-length 8 "${service_auth[@]}"
+done
 start coordinator "$bin/rlhf-coordinator" --state-db "$dir/jobs.sqlite" --connect-timeout 30 \
   "${tls[@]}" --auth-token-file "$secrets/token" --service-token-file "$secrets/service-token" \
-  --service-tls-ca "$secrets/ca.pem" --data-root "$dir" --checkpoint-root "$dir/checkpoints" \
+  --service-tls-ca "$secrets/ca.pem" --service-tls-server-name localhost --data-root "$dir" --checkpoint-root "$dir/checkpoints" \
   --finished-job-metrics-seconds 3600
-for name in actor0 actor1 rollout reference reward coordinator; do wait_listening "$name"; done
+for name in "${servers[@]}"; do wait_listening "$name"; done
 
 prom_port=$(free_port)
 {
   echo "global: {scrape_interval: 1s, evaluation_interval: 1s}"
   echo "rule_files: [$repo/deploy/prometheus/rules.yml]"
   echo "scrape_configs:"
-  for name in coordinator actor0 actor1 rollout reference reward; do
+  for name in "${servers[@]}"; do
     echo "  - {job_name: $name, static_configs: [{targets: [\"127.0.0.1:${mport[$name]}\"]}]}"
   done
 } >"$dir/prometheus.yml"
@@ -104,16 +109,17 @@ echo $! >"$dir/pids/prometheus"
 cat >"$dir/cluster.env" <<EOF
 COORDINATOR=127.0.0.1:${port[coordinator]}
 ACTOR=127.0.0.1:${port[actor0]}
-ROLLOUT=127.0.0.1:${port[rollout]}
-REFERENCE=127.0.0.1:${port[reference]}
-REWARD=127.0.0.1:${port[reward]}
+ROLLOUT0=127.0.0.1:${port[rollout0]}
+ROLLOUT1=127.0.0.1:${port[rollout1]}
+REFERENCE=ipv4:127.0.0.1:${port[reference0]},127.0.0.1:${port[reference1]}
+REWARD=ipv4:127.0.0.1:${port[reward0]},127.0.0.1:${port[reward1]}
 PROMETHEUS=127.0.0.1:$prom_port
 DATA_DIR=$dir
 MODEL_DIR=$model
 export RLHF_TOKEN_FILE=$secrets/token RLHF_TLS_CA=$secrets/ca.pem
 EOF
 
-for name in actor0 actor1 rollout reference reward coordinator; do
+for name in "${servers[@]}"; do
   ok=0
   for _ in $(seq 1 600); do
     RLHF_TLS_CA=$secrets/ca.pem "$bin/rlhf" health "127.0.0.1:${port[$name]}" >/dev/null 2>&1 && { ok=1; break; }

@@ -11,9 +11,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/jobs/algorithms.h"
 #include "common/jobs/dataset.h"
 
@@ -81,18 +83,35 @@ int64_t CheckModelDir(const std::string& dir, std::string_view path, SpecErrors*
 }
 
 // "host:port" with a port in 1..65535, or "unix:/path".
-bool IsEndpoint(const std::string& endpoint) {
-  if (endpoint.rfind("unix:", 0) == 0) return endpoint.size() > 5;
-  size_t colon = endpoint.rfind(':');
-  if (colon == std::string::npos || colon == 0) return false;
+bool IsHostPort(absl::string_view address) {
+  const size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos || colon == 0) return false;
   int port = 0;
-  if (!absl::SimpleAtoi(absl::string_view(endpoint).substr(colon + 1), &port)) return false;
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &port)) return false;
   return port >= 1 && port <= 65535;
+}
+
+// gRPC target names: host:port, unix:/path, dns:///host:port (every address the name
+// resolves to: replicas behind a headless Service), ipv4:/ipv6: lists of host:port.
+bool IsEndpoint(const std::string& endpoint) {
+  const absl::string_view e(endpoint);
+  if (absl::StartsWith(e, "unix:")) return e.size() > 5;
+  if (absl::StartsWith(e, "dns:///")) return IsHostPort(e.substr(7));
+  for (absl::string_view scheme : {"ipv4:", "ipv6:"}) {
+    if (!absl::StartsWith(e, scheme)) continue;
+    for (absl::string_view address : absl::StrSplit(e.substr(scheme.size()), ',')) {
+      if (!IsHostPort(address)) return false;
+    }
+    return true;
+  }
+  return IsHostPort(e);
 }
 
 void CheckEndpoint(const std::string& endpoint, std::string_view path, SpecErrors* errors) {
   if (!endpoint.empty() && !IsEndpoint(endpoint)) {
-    errors->Add(path, absl::StrCat("\"", endpoint, "\" is not host:port or unix:/path"));
+    errors->Add(path, absl::StrCat("\"", endpoint,
+                                   "\" is not host:port, dns:///host:port, "
+                                   "ipv4:host:port[,host:port...] or unix:/path"));
   }
 }
 

@@ -20,8 +20,12 @@ std::shared_ptr<grpc::Channel> ServiceChannel(const std::string& address,
       std::min<int64_t>(options.max_message_bytes, std::numeric_limits<int>::max()));
   args.SetMaxReceiveMessageSize(max_bytes);
   args.SetMaxSendMessageSize(max_bytes);
-  // gRPC service config: retry only UNAVAILABLE (a peer restarting), a few times.
-  args.SetServiceConfigJSON(R"({"methodConfig": [{"name": [{}], "retryPolicy": {
+  // gRPC service config: retry only UNAVAILABLE (a peer restarting), a few times; and
+  // spread calls over every address the name resolves to, so an endpoint naming several
+  // replicas of a stateless service (a headless Kubernetes Service "dns:///reference:50054",
+  // or "ipv4:10.0.0.1:50054,10.0.0.2:50054") shares the load among them.
+  args.SetServiceConfigJSON(R"({"loadBalancingConfig": [{"round_robin": {}}],
+      "methodConfig": [{"name": [{}], "retryPolicy": {
       "maxAttempts": 3, "initialBackoff": "0.2s", "maxBackoff": "2s",
       "backoffMultiplier": 2, "retryableStatusCodes": ["UNAVAILABLE"]}}]})");
   return rpc::MakeChannel(address, options.security, args);

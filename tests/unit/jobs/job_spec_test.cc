@@ -177,6 +177,10 @@ TEST_F(JobSpecTest, EachBadFieldNamesItsPath) {
        "preference.label_smoothing: must be in [0, 0.5)"},
       {[](v1::JobSpec* s) { s->mutable_endpoints()->add_rollout("localhost"); },
        "endpoints.rollout[0]: \"localhost\" is not host:port"},
+      {[](v1::JobSpec* s) { s->mutable_endpoints()->set_reference("ipv4:127.0.0.1:1,127.0.0.1"); },
+       "endpoints.reference: \"ipv4:127.0.0.1:1,127.0.0.1\" is not host:port, dns:///"},
+      {[](v1::JobSpec* s) { s->mutable_endpoints()->set_reward("dns:///reward"); },
+       "endpoints.reward: \"dns:///reward\" is not"},
       {[](v1::JobSpec* s) { s->mutable_generation()->set_max_response_tokens(250); },
        "generation.max_response_tokens: max_prompt_tokens + max_response_tokens = 314 exceeds "
        "the policy's context length 256"},
@@ -193,6 +197,15 @@ TEST_F(JobSpecTest, EachBadFieldNamesItsPath) {
   for (const Case& c : cases) {
     EXPECT_THAT(ErrorsAfter(c.edit), HasSubstr(c.expected));
   }
+}
+
+TEST_F(JobSpecTest, EndpointsMayNameSeveralReplicas) {
+  v1::JobSpec spec = Load("examples/jobs/ppo.json");
+  spec.mutable_endpoints()->set_actor("actor:50052");
+  spec.mutable_endpoints()->add_rollout("rollout-0.rollout:50053");
+  spec.mutable_endpoints()->set_reference("ipv4:127.0.0.1:50054,127.0.0.1:50056");
+  spec.mutable_endpoints()->set_reward("dns:///reward:50055");
+  EXPECT_TRUE(ValidateJobSpec(spec).ok()) << ValidateJobSpec(spec);
 }
 
 TEST_F(JobSpecTest, DpoWithoutPreferenceDatasetNamesTheLine) {
