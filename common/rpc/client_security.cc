@@ -1,8 +1,7 @@
 #include "common/rpc/client_security.h"
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
+#include <iostream>
 #include <utility>
 #include <vector>
 
@@ -12,7 +11,6 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "absl/strings/str_split.h"
 #include "common/rpc/pem_file.h"
 
 namespace rlhf::rpc {
@@ -23,28 +21,32 @@ namespace gx = grpc::experimental;
 // Adds the authorization metadata to every call of the channel.
 class BearerTokenInterceptor final : public gx::Interceptor {
  public:
-  explicit BearerTokenInterceptor(const std::string* header) : header_(header) {}
+  explicit BearerTokenInterceptor(std::string header) : header_(std::move(header)) {}
   void Intercept(gx::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             gx::InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
-      methods->GetSendInitialMetadata()->insert({"authorization", *header_});
+      methods->GetSendInitialMetadata()->insert({"authorization", header_});
     }
     methods->Proceed();
   }
 
  private:
-  const std::string* header_;
+  const std::string header_;
 };
 
+// One interceptor per call, with the token current when the call starts.
 class BearerTokenFactory final : public gx::ClientInterceptorFactoryInterface {
  public:
-  explicit BearerTokenFactory(const std::string& token) : header_("Bearer " + token) {}
+  BearerTokenFactory(std::shared_ptr<TokenFile> file, std::string token)
+      : file_(std::move(file)), token_(std::move(token)) {}
   gx::Interceptor* CreateClientInterceptor(gx::ClientRpcInfo*) override {
-    return new BearerTokenInterceptor(&header_);
+    return new BearerTokenInterceptor("Bearer " +
+                                      (file_ != nullptr ? file_->Current()->front() : token_));
   }
 
  private:
-  const std::string header_;  // the factory lives as long as the channel
+  const std::shared_ptr<TokenFile> file_;  // the factory lives as long as the channel
+  const std::string token_;
 };
 
 std::string EnvOr(const std::string& name, const std::string& fallback) {
@@ -68,8 +70,9 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
     if (!security.server_name.empty()) channel_args.SetSslTargetNameOverride(security.server_name);
   }
   std::vector<std::unique_ptr<gx::ClientInterceptorFactoryInterface>> interceptors;
-  if (!security.token.empty()) {
-    interceptors.push_back(std::make_unique<BearerTokenFactory>(security.token));
+  if (security.token_file != nullptr || !security.token.empty()) {
+    interceptors.push_back(
+        std::make_unique<BearerTokenFactory>(security.token_file, security.token));
   }
   return gx::CreateCustomChannelWithInterceptors(address, credentials, channel_args,
                                                  std::move(interceptors));
@@ -105,20 +108,11 @@ absl::StatusOr<ClientSecurity> ClientSecurityFlags::Load() const {
   const std::string flag = "--" + prefix_;
   ClientSecurity security;
   if (!token_file.empty()) {
-    std::ifstream in(token_file, std::ios::binary);
-    std::stringstream text;
-    if (in) text << in.rdbuf();
-    if (!in) {
-      return absl::InvalidArgumentError(absl::StrCat(flag, "token-file: cannot read ", token_file));
-    }
-    for (absl::string_view line : absl::StrSplit(text.str(), '\n')) {
-      security.token = std::string(absl::StripAsciiWhitespace(line));
-      if (!security.token.empty()) break;
-    }
-    if (security.token.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(flag, "token-file: ", token_file, " holds no token"));
-    }
+    auto file = TokenFile::Open(flag + "token-file", token_file, [](const std::string& line) {
+      std::cerr << "rlhf: " << line << std::endl;
+    });
+    if (!file.ok()) return file.status();
+    security.token_file = *std::move(file);
   }
   if (tls_cert.empty() != tls_key.empty()) {
     return absl::InvalidArgumentError(

@@ -6,7 +6,8 @@
 // made (the rlhf CLI, the coordinator's clients of the model services, tests).
 //
 // ClientSecurityFlags registers the flags for it, with environment defaults:
-//   --token-file  (RLHF_TOKEN_FILE)  the token's file (its first non-empty line)
+//   --token-file  (RLHF_TOKEN_FILE)  the token's file (its first non-empty line; re-read
+//                                    when it changes, so a rotated token needs no restart)
 //   --tls-ca      (RLHF_TLS_CA)      CA bundle that signed the server's certificate: TLS
 //   --tls-cert / --tls-key (RLHF_TLS_CERT / RLHF_TLS_KEY)  client certificate for mTLS
 //   --tls-server-name (RLHF_TLS_SERVER_NAME)  name to verify instead of the address' host
@@ -20,11 +21,15 @@
 
 #include "absl/status/statusor.h"
 #include "common/cli/flags.h"
+#include "common/rpc/token_file.h"
 
 namespace rlhf::rpc {
 
 struct ClientSecurity {
-  std::string token;  // empty: no authorization metadata
+  // The bearer token: the first line of token_file (re-read when it changes), else
+  // `token`; neither: no authorization metadata.
+  std::shared_ptr<TokenFile> token_file;
+  std::string token;
   bool tls = false;
   std::string ca_pem, cert_pem, key_pem;  // PEM text; cert/key only for mTLS
   std::string server_name;                // empty: the host of the address

@@ -1,12 +1,9 @@
 #include "common/server/caller_auth.h"
 
-#include <fstream>
-#include <sstream>
+#include <iostream>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 
 namespace rlhf::server {
 
@@ -20,25 +17,17 @@ bool ConstantTimeEquals(const std::string& a, const std::string& b) {
 }
 
 absl::StatusOr<CallerAuth> CallerAuth::FromFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  if (in) text << in.rdbuf();
-  if (!in || in.bad()) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot read the token file ", path));
-  }
+  auto file = rpc::TokenFile::Open("--auth-token-file", path, [](const std::string& line) {
+    std::cerr << "rlhf: " << line << std::endl;
+  });
+  if (!file.ok()) return file.status();
   CallerAuth auth;
-  for (absl::string_view line : absl::StrSplit(text.str(), '\n')) {
-    const std::string token(absl::StripAsciiWhitespace(line));
-    if (!token.empty()) auth.tokens_.push_back(token);
-  }
-  if (auth.tokens_.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("the token file ", path, " holds no token"));
-  }
+  auth.file_ = *std::move(file);
   return auth;
 }
 
 grpc::Status CallerAuth::Check(const grpc::ServerContextBase& context) const {
-  if (tokens_.empty()) return grpc::Status::OK;
+  if (file_ == nullptr) return grpc::Status::OK;
   const auto& metadata = context.client_metadata();
   const auto found = metadata.find("authorization");
   if (found == metadata.end()) {
@@ -51,7 +40,8 @@ grpc::Status CallerAuth::Check(const grpc::ServerContextBase& context) const {
   if (absl::StartsWith(value, kBearer)) {
     const std::string presented = value.substr(sizeof(kBearer) - 1);
     // Check every token, so the time does not say which one (if any) matched.
-    for (const std::string& token : tokens_) accepted |= ConstantTimeEquals(presented, token);
+    const std::shared_ptr<const rpc::TokenFile::Tokens> tokens = file_->Current();
+    for (const std::string& token : *tokens) accepted |= ConstantTimeEquals(presented, token);
   }
   if (!accepted) return {grpc::StatusCode::UNAUTHENTICATED, "invalid bearer token"};
   return grpc::Status::OK;

@@ -4,9 +4,11 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -134,6 +136,46 @@ TEST_F(ServerSecurityTest, TokensAreCheckedBeforeAnyWorkAndHealthStaysOpen) {
             HealthCheckResponse::SERVING);
 }
 
+// Replaces `path`'s contents the way a Kubernetes Secret update does (a new file renamed
+// over the old one), so the change is visible whatever the file system's timestamps.
+void Rewrite(const std::string& path, const std::string& text) {
+  std::ofstream(path + ".new") << text;
+  std::filesystem::rename(path + ".new", path);
+}
+
+TEST_F(ServerSecurityTest, RotatedTokenFilesAreReReadWithoutARestart) {
+  const std::string server_tokens = File("rotating-server"), client_token = File("rotating-client");
+  std::ofstream(server_tokens) << "alpha\n";
+  std::ofstream(client_token) << "alpha\n";
+  ServerOptions options = Options();
+  options.auth_token_file = server_tokens;
+  ASSERT_TRUE(Start(options).ok());
+  rpc::ClientSecurityFlags flags;
+  flags.token_file = client_token;
+  auto client = flags.Load();
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto channel = Channel(*client);
+  EXPECT_TRUE(Call(channel).ok());
+
+  // Rotation, step by step: the server accepts both, the client moves, the old one goes.
+  Rewrite(server_tokens, "alpha\nbeta\n");
+  Rewrite(client_token, "beta\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));  // files are checked each second
+  EXPECT_TRUE(Call(channel).ok());                               // the same channel now sends beta
+  Rewrite(server_tokens, "beta\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_TRUE(Call(channel).ok());
+  rpc::ClientSecurity alpha;
+  alpha.token = "alpha";
+  EXPECT_EQ(Call(Channel(alpha)).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+
+  // A file emptied (or half-written) by mistake keeps the previous tokens: nobody is locked out.
+  Rewrite(server_tokens, "\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_TRUE(Call(channel).ok());
+  EXPECT_EQ(Call(Channel(alpha)).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+}
+
 TEST_F(ServerSecurityTest, TlsServesOnlyTlsClientsThatTrustItsCa) {
   ServerOptions options = Options();
   options.tls_cert_file = File("server.pem");
@@ -234,7 +276,8 @@ TEST_F(ServerSecurityTest, ClientFlagsLoadTheirFilesOrSayWhichIsWrong) {
   ASSERT_TRUE(set.Parse(args).ok());
   auto loaded = flags.Load();
   ASSERT_TRUE(loaded.ok()) << loaded.status();
-  EXPECT_EQ(loaded->token.size(), 48u);  // `openssl rand -hex 24`, without the newline
+  ASSERT_NE(loaded->token_file, nullptr);
+  EXPECT_EQ(loaded->token_file->Current()->front().size(), 48u);  // `openssl rand -hex 24`
   EXPECT_TRUE(loaded->tls);
   EXPECT_EQ(loaded->cert_pem, Pem("client.pem"));
 
