@@ -175,9 +175,10 @@ absl::Status JobLoop::BuildPolicyGradient(const Rollout& rollout, const Judged& 
   if (!old_flat.ok()) return old_flat.status();
   auto ref_flat = FlatTensor(judged.reference.logprobs(), layout.tokens, "reference: logprobs");
   if (!ref_flat.ok()) return ref_flat.status();
-  algo::AdvantageInputs inputs{.logprobs = layout.ToGrid(*old_flat),
-                               .ref_logprobs = layout.ToGrid(*ref_flat),
-                               .mask = layout.Mask()};
+  algo::AdvantageInputs inputs;  // scores and has_eos are filled below
+  inputs.logprobs = layout.ToGrid(*old_flat);
+  inputs.ref_logprobs = layout.ToGrid(*ref_flat);
+  inputs.mask = layout.Mask();
   const v1::GenerateResponse& generated = rollout.generated;
   inputs.has_eos = torch::zeros({rows}, torch::kBool);
   for (int64_t row = 0; row < rows; ++row) {
