@@ -16,6 +16,7 @@
 #include "common/jobs/tokenized_data.h"
 #include "common/status/status_macros.h"
 #include "common/status/torch_status.h"
+#include "services/coordinator/checkpoint_dir.h"
 #include "services/coordinator/job_loop.h"
 
 namespace rlhf::coordinator {
@@ -40,6 +41,7 @@ absl::Status JobLoop::Prepare() {
   const fs::path root =
       options_.checkpoint_root.empty() ? fs::path("checkpoints") : options_.checkpoint_root;
   checkpoint_dir_ = fs::absolute(dir.empty() ? root / job_.id() : fs::path(dir));
+  RLHF_RETURN_IF_ERROR(ClaimCheckpointDir(checkpoint_dir_, job_.id()));
 
   RLHF_RETURN_IF_ERROR(ResetKlController(spec_.kl().coef()));
   RLHF_RETURN_IF_ERROR(WithContext(clients_.WaitForConnected(), "connecting"));

@@ -139,6 +139,13 @@ expect "paths outside the coordinator's roots: refused, each field named" 2 \
   "data.train_path: /etc/passwd is outside $work.*checkpoint.dir: $work/../ckpt-escape is outside" -- \
   "$bin/rlhf" submit "$work/escape.json" --coordinator "$coord"
 [ ! -e "$work/../ckpt-escape" ] && ok "nothing was created outside" || fail "$work/../ckpt-escape exists"
+sed "s#\"dir\": \"$work/ckpt-foreign\"#\"dir\": \"$work/models\"#" "$(job foreign 2)" >"$work/foreign-dir.json"
+id_foreign=$("$bin/rlhf" submit "$work/foreign-dir.json" --coordinator "$coord")
+expect "a checkpoint.dir holding other files (the model): the job fails naming it" 1 \
+  "FAILED: .*checkpoint.dir $work/models holds other files \('gpt2'\)" -- \
+  "$bin/rlhf" watch "$id_foreign" --coordinator "$coord"
+[ "$(ls "$work/models")" = gpt2 ] && [ -f "$model/config.json" ] &&
+  ok "... and nothing was written or deleted there" || fail "$work/models changed: $(ls -a "$work/models")"
 id_bad=$("$bin/rlhf" submit "$(job unreachable 2 127.0.0.1:1)" --coordinator "$coord")
 expect "unreachable reward service: the job fails clearly" 1 \
   "FAILED: .*cannot reach the reward service at 127.0.0.1:1" -- \
