@@ -3,7 +3,8 @@
 # file and every Kubernetes manifest parse; every flag they pass to a binary is one that
 # binary's --help lists; every secret, volume and volume mount they name is defined; every
 # server that listens beyond loopback authenticates its callers (a token file or mTLS) or
-# says --insecure-no-auth; and the coordinator's job paths match where the actor writes.
+# says --insecure-no-auth; every Kubernetes container has startup, readiness and liveness
+# probes.
 # Usage: deploy_test.sh BIN_DIR   (run from the repository root)
 set -uo pipefail
 source "$(dirname "$0")/testlib.sh"
@@ -94,6 +95,9 @@ for f, d in docs:
             problems.append(f"{f}: claim {v['persistentVolumeClaim']['claimName']} is not defined")
     for c in pod["containers"]:
         check_command(f"{f} {c['name']}", c["command"] + c.get("args", []))
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            if probe not in c:
+                problems.append(f"{f} {c['name']}: no {probe}")
         for m in c.get("volumeMounts", []):
             if m["name"] not in vols:
                 problems.append(f"{f} {c['name']}: volume mount {m['name']} has no volume")
@@ -127,10 +131,12 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 sed 's/--data-root, \/app/--data-rooot, \/app/; s/secrets: \[api-token, service-token\]/secrets: [api-token, service-tokn]/' \
   docker-compose.yml >"$tmp/compose.yml"
 mkdir "$tmp/k8s" && grep -v network-policy deploy/k8s/kustomization.yaml >"$tmp/k8s/kustomization.yaml"
-cp deploy/k8s/network-policy.yaml "$tmp/k8s/" && sed 's/--auth-token-file, \/var\/run\/rlhf\/service-token/--lr, "1"/' deploy/k8s/reward.yaml >"$tmp/k8s/reward.yaml"
+cp deploy/k8s/network-policy.yaml "$tmp/k8s/" && sed 's/--auth-token-file, \/var\/run\/rlhf\/service-token/--lr, "1"/; s/livenessProbe:/livenessProbeX:/' \
+  deploy/k8s/reward.yaml >"$tmp/k8s/reward.yaml"
 mutated=$(check "$tmp/compose.yml" "$tmp/k8s")
 for want in "rlhf-coordinator has no flag --data-rooot" "secret service-tokn is not defined" \
-  "reward: listens on 0.0.0.0:50055 without" "kustomization.yaml does not list network-policy.yaml"; do
+  "reward: listens on 0.0.0.0:50055 without" "kustomization.yaml does not list network-policy.yaml" \
+  "reward.yaml reward: no livenessProbe"; do
   grep -q "PROBLEM.*$want" <<<"$mutated" && ok "the checker catches: $want" || fail "the checker missed: $want ($mutated)"
 done
 sed '0,/    <<: \[\*rlhf, \*service-auth\]/s//    <<: *rlhf\n    <<: *service-auth/' docker-compose.yml >"$tmp/repeated.yml"
