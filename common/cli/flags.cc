@@ -1,5 +1,7 @@
 #include "common/cli/flags.h"
 
+#include <cstdlib>
+
 #include <cmath>
 
 #include "absl/strings/match.h"
@@ -8,6 +10,12 @@
 #include "absl/strings/str_format.h"
 
 namespace rlhf::cli {
+
+std::string EnvOr(const std::string& name, const std::string& fallback) {
+  const char* value = std::getenv(name.c_str());
+  return value != nullptr && *value != '\0' ? std::string(value) : fallback;
+}
+
 namespace {
 
 template <class... Ts>

@@ -17,6 +17,10 @@
 
 namespace rlhf::cli {
 
+// The environment variable `name` when set and non-empty, else `fallback`: the default of
+// a flag that containers set through the environment (RLHF_LISTEN, RLHF_TOKEN_FILE, ...).
+std::string EnvOr(const std::string& name, const std::string& fallback);
+
 class FlagSet {
  public:
   FlagSet(std::string command, std::string summary);

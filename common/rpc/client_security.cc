@@ -1,6 +1,5 @@
 #include "common/rpc/client_security.h"
 
-#include <cstdlib>
 #include <iostream>
 #include <utility>
 #include <vector>
@@ -49,11 +48,6 @@ class BearerTokenFactory final : public gx::ClientInterceptorFactoryInterface {
   const std::string token_;
 };
 
-std::string EnvOr(const std::string& name, const std::string& fallback) {
-  const char* value = std::getenv(name.c_str());
-  return value != nullptr && *value != '\0' ? std::string(value) : fallback;
-}
-
 }  // namespace
 
 std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
@@ -79,6 +73,7 @@ std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
 }
 
 void ClientSecurityFlags::Register(cli::FlagSet& flags, const std::string& prefix) {
+  using cli::EnvOr;
   prefix_ = prefix;
   const std::string env =
       absl::StrCat("RLHF_", absl::AsciiStrToUpper(absl::StrReplaceAll(prefix, {{"-", "_"}})));

@@ -1,16 +1,7 @@
 #include "common/server/server_flags.h"
 
-#include <cstdlib>
-
 namespace rlhf::server {
-namespace {
-
-std::string EnvOr(const char* name, const std::string& fallback) {
-  const char* value = std::getenv(name);
-  return value != nullptr && *value != '\0' ? std::string(value) : fallback;
-}
-
-}  // namespace
+using cli::EnvOr;
 
 void ServerFlags::Register(cli::FlagSet& flags) {
   const ServerOptions defaults;

@@ -38,10 +38,7 @@
 namespace rlhf::cli {
 namespace {
 
-std::string DefaultCoordinator() {
-  const char* env = std::getenv("RLHF_COORDINATOR");
-  return env != nullptr && *env != '\0' ? env : "127.0.0.1:50051";
-}
+std::string DefaultCoordinator() { return EnvOr("RLHF_COORDINATOR", "127.0.0.1:50051"); }
 
 // Flags every client command shares: where the coordinator is and how to reach it
 // (bearer token, TLS: common/rpc/client_security.h).
