@@ -55,7 +55,7 @@ if(RLHF_WITH_TORCH)
       OUTPUT_VARIABLE _torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE COMMAND_ERROR_IS_FATAL ANY)
     set(Torch_DIR ${_torch_prefix}/Torch)
   endif()
-  include(cmake/TorchCuda.cmake)  # CUDA 12 from the wheel's nvidia packages: torch::cudart
+  include(cmake/TorchCuda.cmake)  # CUDA from the wheel's nvidia packages: torch::cudart
   find_package(Torch CONFIG REQUIRED)
   set(TORCH_INSTALL_PREFIX ${TORCH_INSTALL_PREFIX} CACHE INTERNAL "")
   # The wheel is CUDA-built; a CPU build links only torch_cpu and c10 (which still load

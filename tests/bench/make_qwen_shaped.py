@@ -29,7 +29,7 @@ def main():
         num_hidden_layers=args.layers, num_attention_heads=14, num_key_value_heads=2,
         max_position_embeddings=32768, rope_theta=1000000.0, rms_norm_eps=1e-6,
         tie_word_embeddings=True, hidden_act="silu", bos_token_id=151643,
-        eos_token_id=151643, torch_dtype=args.dtype)
+        eos_token_id=151643)
     model = transformers.Qwen2ForCausalLM(config).to(getattr(torch, args.dtype)).eval()
     model.save_pretrained(args.out, safe_serialization=True)
     n = sum(p.numel() for p in model.parameters())

@@ -4,6 +4,9 @@ a Qwen2.5-0.5B-shaped random model (tests/bench/make_qwen_shaped.py), fp32 vs
 bf16-mixed, with and without gradient checkpointing and micro-batching, and the actor's
 bytes per parameter; and the same step in PyTorch (transformers Qwen2ForCausalLM, AdamW,
 torch.autocast bf16, gradient_checkpointing_enable) measured in the same run.
+With --device cuda[:N] both run on that GPU and the memory column is the process's peak
+GPU memory as nvidia-smi reports it (polled every 0.1 s; CUDA context included) instead
+of peak RSS.
 
 Each setting runs in its own process (peak RSS only grows): one warm-up step, then
 --steps timed steps. The step: a policy-gradient loss (GRPO at ratio 1: -A * logprob, token
@@ -22,7 +25,6 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BENCH = os.path.join(ROOT, "build", "bench", "train_step_bench")
 
 SETTINGS = [  # (precision, checkpointing, micro-batch tokens as a fraction of the batch)
     ("fp32", False, 0), ("fp32", True, 0), ("fp32", False, 4), ("fp32", True, 4),
@@ -43,8 +45,9 @@ def torch_step(args):
     import torch
     import transformers
     torch.manual_seed(0)
-    model = transformers.Qwen2ForCausalLM.from_pretrained(args.model, torch_dtype=torch.float32)
-    model.train()
+    device = torch.device(args.device)
+    model = transformers.Qwen2ForCausalLM.from_pretrained(args.model, dtype=torch.float32)
+    model.to(device).train()
     model.config.use_cache = False
     if args.checkpointing:
         model.gradient_checkpointing_enable()
@@ -53,12 +56,13 @@ def torch_step(args):
     g = torch.Generator().manual_seed(7)
     vocab = model.config.vocab_size
     length = args.prompt_tokens + args.response_tokens
-    ids = torch.randint(0, vocab, (args.rows, length), generator=g)
-    adv = torch.randn(args.rows, args.response_tokens, generator=g)
+    ids = torch.randint(0, vocab, (args.rows, length), generator=g).to(device)
+    adv = torch.randn(args.rows, args.response_tokens, generator=g).to(device)
     seconds = []
     for _ in range(args.steps + 1):
         start = time.time()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16-mixed"):
+        with torch.autocast(device.type, dtype=torch.bfloat16,
+                            enabled=args.precision == "bf16-mixed"):
             logits = model(input_ids=ids).logits[:, args.prompt_tokens - 1:-1].float()
         logp = torch.log_softmax(logits, -1).gather(-1, ids[:, args.prompt_tokens:, None])[..., 0]
         loss = -(adv * logp).mean()
@@ -66,15 +70,35 @@ def torch_step(args):
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         opt.zero_grad()
+        loss.item()  # waits for the device
         seconds.append(time.time() - start)
     print(json.dumps({"load_rss_mib": load_rss,
                       "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                       "seconds_per_step": sum(seconds[1:]) / max(1, len(seconds) - 1)}))
 
 
-def run_json(command):
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return json.loads(out.strip().splitlines()[-1])
+def gpu_memory_mib(pid):
+    """The GPU memory nvidia-smi reports for process `pid` (0 when it has none yet)."""
+    out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory",
+                          "--format=csv,noheader,nounits"], capture_output=True, text=True).stdout
+    return sum(float(m) for p, m in (line.split(",") for line in out.splitlines() if "," in line)
+               if int(p) == pid)
+
+
+def run_json(command, gpu=False):
+    """Runs one setting; on a GPU its peak GPU memory replaces peak RSS (peak_rss_mib)."""
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    peak_gpu = 0.0
+    while gpu and child.poll() is None:
+        peak_gpu = max(peak_gpu, gpu_memory_mib(child.pid))
+        time.sleep(0.1)
+    out = child.communicate()[0]
+    if child.returncode != 0:
+        raise subprocess.CalledProcessError(child.returncode, command)
+    r = json.loads(out.strip().splitlines()[-1])
+    if gpu:
+        r["peak_rss_mib"] = peak_gpu
+    return r
 
 
 def main():
@@ -85,6 +109,8 @@ def main():
     p.add_argument("--response-tokens", type=int, default=48)
     p.add_argument("--steps", type=int, default=1)
     p.add_argument("--no-peer", action="store_true", help="skip the PyTorch rows")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (both runtimes)")
+    p.add_argument("--build", default=os.path.join(ROOT, "build"))
     p.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
     p.add_argument("--checkpointing", action="store_true", help=argparse.SUPPRESS)
@@ -96,31 +122,37 @@ def main():
     shape = ["--rows", str(args.rows), "--prompt-tokens", str(args.prompt_tokens),
              "--response-tokens", str(args.response_tokens), "--steps", str(args.steps)]
     batch_tokens = args.rows * (args.prompt_tokens + args.response_tokens)
+    gpu = args.device.startswith("cuda")
+    where = (f"{__import__('torch').cuda.get_device_name(args.device)}" if gpu
+             else f"{os.cpu_count()} threads on {cpu_name()}")
+    memory = "peak GPU GiB" if gpu else "peak RSS GiB"
     rows = []
     for precision, checkpointing, parts in SETTINGS:
-        command = [BENCH, "--model", args.model, "--precision", precision] + shape
+        command = [os.path.join(args.build, "bench", "train_step_bench"), "--model", args.model,
+                   "--precision", precision, "--device", args.device] + shape
         if checkpointing:
             command.append("--checkpointing")
         if parts:
             command += ["--microbatch-tokens", str(batch_tokens // parts)]
-        r = run_json(command)
+        r = run_json(command, gpu)
         rows.append(("rlhf", precision, checkpointing,
                      f"{batch_tokens // parts}" if parts else "-", r))
         print(f"rlhf {precision} ckpt={checkpointing} micro={parts}: {r}", file=sys.stderr)
     if not args.no_peer:
         for precision, checkpointing in PEER_SETTINGS:
             command = [sys.executable, os.path.abspath(__file__), "--torch-child",
-                       "--model", args.model, "--precision", precision] + shape
+                       "--model", args.model, "--precision", precision,
+                       "--device", args.device] + shape
             if checkpointing:
                 command.append("--checkpointing")
-            r = run_json(command)
+            r = run_json(command, gpu)
             rows.append(("torch", precision, checkpointing, "-", r))
             print(f"torch {precision} ckpt={checkpointing}: {r}", file=sys.stderr)
     params = next(r for *_, r in rows if "parameters" in r)["parameters"]
     print(f"Training step, Qwen2.5-0.5B shape ({params / 1e6:.0f}M parameters, random), "
           f"{args.rows} x {args.prompt_tokens}+{args.response_tokens} tokens, GRPO loss, AdamW; "
-          f"{os.cpu_count()} threads on {cpu_name()}; torch {__import__('torch').__version__}\n")
-    print("| runtime | precision | checkpointing | micro-batch tokens | s / step | peak RSS GiB "
+          f"{where}; torch {__import__('torch').__version__}\n")
+    print(f"| runtime | precision | checkpointing | micro-batch tokens | s / step | {memory} "
           "| bytes / parameter |")
     print("|---|---|---|---|---|---|---|")
     for who, precision, checkpointing, micro, r in rows:

@@ -7,10 +7,12 @@
 # nvidia-cuda-nvcc-cu12 and nvidia-cuda-cccl-cu12 (cmake/TorchCuda.cmake); CMake >= 3.25,
 # Ninja, a C++20 compiler; transformers for the bench. No system CUDA toolkit is used.
 # The Debian libraries (gRPC, Protobuf, Abseil, prometheus-cpp, GoogleTest, Benchmark,
-# SQLite, nlohmann-json, PCRE2, utf8proc, OpenSSL), if not installed, may come as .deb
-# files unpacked into one folder (for f in *.deb; do dpkg-deb -x "$f" DIR; done) named by
-# RLHF_DEB_DIR: best effort, it is added to CMAKE_PREFIX_PATH, PKG_CONFIG_PATH, PATH and
-# LD_LIBRARY_PATH.
+# SQLite, nlohmann-json, PCRE2, utf8proc, OpenSSL, pkg-config), if not installed, may come
+# as Debian 12 .deb files (tests/gpu/fetch_debs.sh DIR downloads them) in a folder named by
+# RLHF_DEB_DIR; they are unpacked there (dpkg-deb -x). The build finds them through
+# CMAKE_PREFIX_PATH, PKG_CONFIG_PATH, PATH and LD_LIBRARY_PATH; the binaries it makes
+# through their run path (DT_RPATH, which also serves their libraries' own dependencies),
+# so Python (transformers, in the bench) never loads Debian's copies.
 #
 # Steps, each PASS or FAIL (SKIP where a prerequisite is missing), then a summary:
 #   build   -DRLHF_WITH_CUDA=ON into build-gpu/: rlhf, rlhf-actor, device_parity_test,
@@ -28,6 +30,11 @@
 #           serves (one GPU allows one NCCL rank; two ranks need two GPUs)
 #   bench   tests/bench/generation_bench.py --device cuda: decode tokens/s at batch 1, 8,
 #           32, rlhf vs transformers on the same GPU (reported; FAIL only if it cannot run)
+#   shape   only with RLHF_GPU_REAL_SHAPE=1 (a few more minutes): at the Qwen2.5-0.5B shape
+#           (tests/bench/make_qwen_shaped.py), the training step fp32 / bf16-mixed / with
+#           checkpointing vs PyTorch on the same GPU (tests/bench/train_step_bench.py
+#           --device), and a GRPO job's stage seconds on the GPU, one optimizer step per
+#           batch (no Evaluate pass) and two (reported; FAIL only if it cannot run)
 # About 5-8 minutes on one H200 with 16 cores, most of it the first build.
 #
 # Usage: tests/gpu/run_gpu_checks.sh [--dry-run]   (from any directory)
@@ -35,6 +42,12 @@
 # Exit: 0 all passed; 1 a step failed; 2 no NVIDIA GPU here (nvidia-smi absent or failing).
 # Env: RLHF_BUILD_DIR (build-gpu), PYTHON (.venv/bin/python if present, else python3),
 #      RLHF_DEB_DIR (above), RLHF_GPU_LOGS (BUILD_DIR/gpu-checks: one log per step);
+#      RLHF_GPU_STEPS (the steps after build, in order; default all of them);
+#      RLHF_GPU_PREBUILT=1: RLHF_BUILD_DIR already holds the four binaries, built elsewhere
+#      (-DRLHF_WITH_CUDA=ON against the same torch version as $PYTHON's, the libraries they
+#      name reachable, the source tree at the path they were built from): the build step
+#      checks that they load and start instead of building (it saves the device minutes
+#      of a first build);
 #      RLHF_GPU_CHECKS_SELFTEST=1 checks this script itself without a GPU: every "cuda" is
 #      the CPU, RLHF_BUILD_DIR must hold a CPU build, the bench is tiny; it proves nothing
 #      about GPUs.
@@ -69,18 +82,27 @@ if [ -z "${PYTHON:-}" ]; then
   [ -x .venv/bin/python ] && PYTHON=$root/.venv/bin/python
 fi
 cmake_args=(-G Ninja -DCMAKE_BUILD_TYPE=Release -DRLHF_WITH_CUDA=ON)
+build_env=()  # the environment of cmake's configure and build
 if [ -n "${RLHF_DEB_DIR:-}" ]; then
   deb=$(cd "$RLHF_DEB_DIR" && pwd)
-  libdirs=$({ ls -d "$deb"/usr/lib/*-linux-gnu "$deb"/lib/*-linux-gnu "$deb"/usr/lib 2>/dev/null ||
-    true; } | tr '\n' ':')
-  export LD_LIBRARY_PATH="$libdirs${LD_LIBRARY_PATH:-}"
-  export PATH="$deb/usr/bin:$PATH"
-  pcdirs=$({ ls -d "$deb"/usr/lib/*-linux-gnu/pkgconfig "$deb"/usr/share/pkgconfig 2>/dev/null ||
-    true; } | tr '\n' ':')
-  export PKG_CONFIG_PATH="$pcdirs${PKG_CONFIG_PATH:-}"
-  export CMAKE_PREFIX_PATH="$deb/usr${CMAKE_PREFIX_PATH:+:$CMAKE_PREFIX_PATH}"
+  if [ "$dry_run" -eq 0 ] && [ ! -d "$deb/usr" ]; then
+    for f in "$deb"/*.deb; do dpkg-deb -x "$f" "$deb"; done
+  fi
+  libdir=$deb/usr/lib/x86_64-linux-gnu
+  # LIBRARY_PATH: some .pc files (re2's) name /usr/lib/... itself for their -l flags.
+  build_env=(LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    LIBRARY_PATH="$libdir${LIBRARY_PATH:+:$LIBRARY_PATH}"
+    PATH="$deb/usr/bin:$PATH"
+    PKG_CONFIG_PATH="$libdir/pkgconfig:$deb/usr/share/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}")
   # The .pc files say prefix=/usr; --define-prefix takes it from where they lie.
-  cmake_args+=(-DPKG_CONFIG_ARGN=--define-prefix)
+  cmake_args+=("-DCMAKE_PREFIX_PATH=$deb/usr" "-DPKG_CONFIG_ARGN=--define-variable=prefix=$deb/usr"
+    "-DCMAKE_BUILD_RPATH=$libdir" "-DCMAKE_EXE_LINKER_FLAGS=-Wl,--disable-new-dtags")
+fi
+# A CUDA 13 torch wheel lacks crt/ and nv/target; cmake/TorchCuda.cmake takes them from the
+# toolkit under CUDA_HOME (or /usr/local/cuda*): the one whose nvcc is on PATH, if any.
+if [ -z "${CUDA_HOME:-}" ] && command -v nvcc >/dev/null 2>&1; then
+  CUDA_HOME=$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")
+  export CUDA_HOME
 fi
 torch_prefix=$("$PYTHON" -c 'import torch.utils; print(torch.utils.cmake_prefix_path)' \
   2>/dev/null || true)
@@ -89,7 +111,7 @@ export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$root}
 export CCACHE_SLOPPINESS=${CCACHE_SLOPPINESS:-pch_defines,time_macros,include_file_mtime,include_file_ctime}
 
 if [ "$dry_run" -eq 1 ]; then
-  echo "steps: build logits greedy eval ppo grpo nccl bench"
+  echo "steps: build logits greedy eval ppo grpo nccl bench shape"
   echo "build: cmake -S . -B $build ${cmake_args[*]}"
   echo "python: $PYTHON (torch at: ${torch_prefix:-NOT FOUND})"
   for tool in cmake ninja c++ ccache; do
@@ -126,6 +148,7 @@ run_step() {
   # Each step's findings: "[ gpu ] ..." and "ok   ..." lines, the bench's table.
   { grep -E '^(\[ gpu \]|ok   |SKIP)' "$logs/$name.log" || true; } | head -40 | sed 's/^/    /'
   [ "$name" = bench ] && [ "$result" = PASS ] && tail -6 "$logs/$name.log" | sed 's/^/    /'
+  [ "$name" = shape ] && [ "$result" = PASS ] && grep '^|' "$logs/$name.log" | sed 's/^/    /'
   if [ "$result" = FAIL ]; then
     echo "    ... last lines of $logs/$name.log:"
     tail -15 "$logs/$name.log" | sed 's/^/    | /'
@@ -140,14 +163,28 @@ step_build() {
   "$PYTHON" -c 'import torch; print("torch", torch.__version__, "CUDA", torch.version.cuda,
       "sees a GPU:", torch.cuda.is_available())' || true
   [ -n "$torch_prefix" ] || { echo "$PYTHON cannot import torch"; return 1; }
+  if [ "${RLHF_GPU_PREBUILT:-0}" = 1 ]; then
+    local b
+    for b in bin/rlhf bin/rlhf-actor tests/device_parity_test bench/generation_bench; do
+      [ -x "$build/$b" ] || { echo "RLHF_GPU_PREBUILT: $build/$b is missing"; return 1; }
+      if ldd "$build/$b" | grep -F 'not found'; then
+        echo "RLHF_GPU_PREBUILT: $build/$b cannot load the libraries above"
+        return 1
+      fi
+    done
+    "$bin/rlhf" --help >/dev/null
+    "$build/tests/device_parity_test" --gtest_list_tests | tail -3
+    echo "ok   prebuilt binaries in $build load and start"
+    return
+  fi
   if [ "$selftest" = 1 ]; then  # the CPU build given; only the missing targets are built
     timeout 3000 cmake --build "$build" -j "$(nproc)" --target rlhf rlhf-actor \
       device_parity_test generation_bench
     return
   fi
-  [ -f "$build/build.ninja" ] || cmake -S . -B "$build" "${cmake_args[@]}"
-  timeout 540 cmake --build "$build" -j "$(nproc)" --target rlhf rlhf-actor device_parity_test \
-    generation_bench
+  [ -f "$build/build.ninja" ] || env "${build_env[@]}" cmake -S . -B "$build" "${cmake_args[@]}"
+  timeout 540 env "${build_env[@]}" cmake --build "$build" -j "$(nproc)" \
+    --target rlhf rlhf-actor device_parity_test generation_bench
 }
 
 step_logits() {
@@ -260,11 +297,48 @@ step_bench() {
     "${bench_args[@]}"
 }
 
+step_shape() {
+  need_build
+  [ "${RLHF_GPU_REAL_SHAPE:-0}" = 1 ] || { echo "SKIP: set RLHF_GPU_REAL_SHAPE=1"; return 3; }
+  "$PYTHON" -c 'import transformers' 2>/dev/null ||
+    { echo "SKIP: $PYTHON has no transformers"; return 3; }
+  local qwen=$build/bench/qwen2.5-0.5b-shape minibatch
+  timeout 400 "$PYTHON" tests/bench/train_step_bench.py --device "$dev" --build "$build" \
+    --model "$qwen" --rows 16 --prompt-tokens 64 --response-tokens 192 --steps 3
+  # The bundled tokenizer (its ids are a prefix of the vocabulary): prompts in, ids out.
+  cp "$root"/examples/models/tiny-gpt2/tokenizer*.json "$qwen"/
+  for minibatch in 4 2; do
+    cat >"$work/qwen-$minibatch.json" <<EOF
+{"name": "qwen-grpo", "algorithm": "grpo", "models": {"policy_dir": "$qwen"},
+ "data": {"train_path": "$work/prompts.jsonl"}, "optimizer": {"learning_rate": 1e-6},
+ "training": {"batch_size": 4, "minibatch_size": $minibatch, "ppo_epochs": 1, "iterations": 3},
+ "generation": {"max_prompt_tokens": 32, "max_response_tokens": 128, "samples_per_prompt": 8,
+   "temperature": 1.0}, "reward": {"kind": "length", "target_length": 64},
+ "checkpoint": {"dir": "$work/ckpt-qwen-$minibatch", "interval": 100}, "runtime": {"seed": 3}}
+EOF
+    timeout 300 "$bin/rlhf" local "$work/qwen-$minibatch.json" --device "${dev%%:*}" \
+      --metrics-jsonl "$work/qwen-$minibatch.jsonl" | tail -2
+    "$PYTHON" - "$work/qwen-$minibatch.jsonl" "$minibatch" <<'EOF'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+stages = ["generate", "reference", "evaluate", "train", "sync", "iteration"]
+print(f"[ gpu ] GRPO at the Qwen2.5-0.5B shape, 4 prompts x 8 samples x 128 tokens, "
+      f"minibatch {sys.argv[2]} of 4:")
+for r in rows:
+    print("[ gpu ]   " + ", ".join(f"{s} {r['time_' + s + '_seconds']:.2f} s" for s in stages))
+EOF
+  done
+}
+
 printf '%s\n' '{"prompt": "hello world"}' '{"prompt": "the quick brown fox"}' \
   '{"prompt": "once upon a time"}' '{"prompt": "a b c"}' >"$work/prompts.jsonl"
+steps=${RLHF_GPU_STEPS:-logits greedy eval ppo grpo nccl bench shape}
+for step in $steps; do
+  declare -F "step_$step" >/dev/null || { echo "RLHF_GPU_STEPS: no step '$step'" >&2; exit 2; }
+done
 run_step build step_build
 [ "${results[-1]}" = PASS ] && built=1
-for step in logits greedy eval ppo grpo nccl bench; do run_step "$step" "step_$step"; done
+for step in $steps; do run_step "$step" "step_$step"; done
 
 echo
 if [ "$selftest" = 1 ]; then
