@@ -56,7 +56,7 @@ struct EvaluateResult {
 
 struct PolicyGradientInputs {
   SequenceBatch batch;
-  torch::Tensor old_logprobs;       // [N]
+  torch::Tensor old_logprobs;       // [N]; undefined: one on-policy step (TrainPolicyGradient)
   torch::Tensor advantages;         // [N]
   torch::Tensor returns = {};       // [N] PPO critic; undefined: no value loss
   torch::Tensor old_values = {};    // [N] PPO critic (value clipping)

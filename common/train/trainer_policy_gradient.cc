@@ -56,7 +56,20 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
     const PolicyGradientInputs& inputs, const AlgorithmConfig& config) {
   auto padded = BuildPaddedBatch(inputs.batch, model_->config().vocab_size, options_.pad_token_id);
   if (!padded.ok()) return padded.status();
-  auto old_logprobs = ScatterResponseTokens(inputs.old_logprobs, *padded, "old_logprobs");
+  // Without old log-probs the step is one on-policy step (one epoch, one minibatch, the
+  // samples from this very policy version): the old policy is the current one, so they are
+  // the forward's own log-probs, detached (TRL GRPOTrainer with num_iterations=1), and the
+  // coordinator saves a whole Evaluate pass.
+  const bool on_policy = !inputs.old_logprobs.defined();
+  if (on_policy && (config.ppo_epochs != 1 || config.num_minibatches != 1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "old_logprobs is missing; it may be left out only for one on-policy step (1 epoch, 1 "
+        "minibatch), and this config takes ",
+        config.ppo_epochs * config.num_minibatches, " optimizer steps"));
+  }
+  absl::StatusOr<torch::Tensor> old_logprobs = torch::Tensor();
+  if (!on_policy)
+    old_logprobs = ScatterResponseTokens(inputs.old_logprobs, *padded, "old_logprobs");
   if (!old_logprobs.ok()) return old_logprobs.status();
   auto advantages = ScatterResponseTokens(inputs.advantages, *padded, "advantages");
   if (!advantages.ok()) return advantages.status();
@@ -101,7 +114,7 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
         auto out = Forward(mb, config.temperature, /*entropy=*/true);
         if (!out.ok()) return out.status();
         const torch::Tensor mask = mb.response_mask.to(device);
-        const torch::Tensor old = select(*old_logprobs);
+        const torch::Tensor old = on_policy ? out->logprobs.detach() : select(*old_logprobs);
         const torch::Tensor entropy =
             algo::AggregateLoss(config.entropy_coef != 0 ? out->entropy : out->entropy.detach(),
                                 mask, config.aggregation);

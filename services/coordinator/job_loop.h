@@ -64,6 +64,9 @@ class JobLoop {
     v1::LogProbsResponse reference;
     v1::ScoreResponse scores;
     v1::EvaluateResponse evaluated;
+    // No Evaluate was asked for (SkipsEvaluate): `evaluated` holds the rollout's sampling
+    // log-probs, for the KL metric only, and the TrainRequest leaves old_logprobs out.
+    bool on_policy = false;
   };
 
   absl::Status Prepare();
@@ -93,6 +96,9 @@ class JobLoop {
   absl::Status OnlineIteration(int64_t iteration, Metrics* metrics);
   absl::Status GenerateRollout(int64_t iteration, Rollout* rollout, Metrics* metrics);
   absl::Status JudgeRollout(const Rollout& rollout, Judged* judged, Metrics* metrics);
+  // Whether a batch of `rows` is trained in one on-policy step whose advantages never read
+  // the old log-probs, so the actor's Evaluate pass is redundant (issue 16).
+  bool SkipsEvaluate(int64_t rows) const;
   // The actor's TrainRequest for the rollout (advantages from common/algo) and the
   // rollout's reward/KL metrics.
   absl::Status BuildPolicyGradient(const Rollout& rollout, const Judged& judged,

@@ -110,6 +110,20 @@ absl::Status JobLoop::GenerateRollout(int64_t iteration, Rollout* rollout, Metri
   return absl::OkStatus();
 }
 
+// One optimizer step (1 epoch, 1 minibatch) on samples of the current policy, no critic,
+// and GRPO's group baseline with a fixed in-loss KL: the old policy is the trained one, so
+// the trainer takes its own detached log-probs as the old ones (TRL GRPOTrainer with
+// num_iterations=1) and nothing reads the actor's Evaluate pass but the kl metric, which
+// the rollout's sampling log-probs of the same policy version give.
+bool JobLoop::SkipsEvaluate(int64_t rows) const {
+  if (facts_->critic || facts_->kl != jobs::KlPlacement::kLoss || spec_.kl().adaptive()) {
+    return false;
+  }
+  const v1::TrainConfig config = jobs::TrainConfigForJob(spec_, rows, policy_version_);
+  return std::max<int64_t>(config.epochs(), 1) == 1 &&
+         std::max<int64_t>(config.num_minibatches(), 1) == 1;
+}
+
 absl::Status JobLoop::JudgeRollout(const Rollout& rollout, Judged* judged, Metrics* metrics) {
   const v1::GenerationSpec& gen = spec_.generation();
   const int64_t rows = rollout.layout.rows();
@@ -148,8 +162,15 @@ absl::Status JobLoop::JudgeRollout(const Rollout& rollout, Judged* judged, Metri
   auto score_call = std::async(
       std::launch::async, timed, [&] { return clients_.Score(score_request, &judged->scores); },
       &score_s);
-  absl::Status eval_status =
-      timed([&] { return clients_.Evaluate(eval_request, &judged->evaluated); }, &eval_s);
+  judged->on_policy = SkipsEvaluate(rows);
+  absl::Status eval_status;
+  if (judged->on_policy) {
+    *judged->evaluated.mutable_logprobs() = rollout.generated.sampling_logprobs();
+    judged->evaluated.set_policy_version(rollout.generated.policy_version());
+  } else {
+    eval_status =
+        timed([&] { return clients_.Evaluate(eval_request, &judged->evaluated); }, &eval_s);
+  }
   absl::Status ref_status = ref_call.get(), score_status = score_call.get();
   RLHF_RETURN_IF_ERROR(WithContext(ref_status, "reference"));
   RLHF_RETURN_IF_ERROR(WithContext(score_status, "score"));
@@ -171,7 +192,9 @@ absl::Status JobLoop::BuildPolicyGradient(const Rollout& rollout, const Judged& 
                                           v1::TrainRequest* train, Metrics* metrics) {
   const RaggedLayout& layout = rollout.layout;
   const int64_t rows = layout.rows();
-  auto old_flat = FlatTensor(judged.evaluated.logprobs(), layout.tokens, "evaluate: logprobs");
+  auto old_flat =
+      FlatTensor(judged.evaluated.logprobs(), layout.tokens,
+                 judged.on_policy ? "generate: sampling_logprobs" : "evaluate: logprobs");
   if (!old_flat.ok()) return old_flat.status();
   auto ref_flat = FlatTensor(judged.reference.logprobs(), layout.tokens, "reference: logprobs");
   if (!ref_flat.ok()) return ref_flat.status();
@@ -210,7 +233,7 @@ absl::Status JobLoop::BuildPolicyGradient(const Rollout& rollout, const Judged& 
 
   v1::PolicyGradientBatch* pg = train->mutable_policy_gradient();
   *pg->mutable_batch() = rollout.sequences;
-  SetTensor(*old_flat, pg->mutable_old_logprobs());
+  if (!judged.on_policy) SetTensor(*old_flat, pg->mutable_old_logprobs());
   SetTensor(layout.ToFlat(advantages->advantages), pg->mutable_advantages());
   if (facts_->critic) {
     SetTensor(layout.ToFlat(advantages->returns), pg->mutable_returns());

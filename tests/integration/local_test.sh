@@ -73,6 +73,17 @@ rows = [json.loads(line) for line in open(sys.argv[1])]
 b = [r["sync_bytes"] for r in rows]
 print(("half " if len(b) == 3 and b[1] == b[2] and abs(2 * b[1] - b[0]) < 0.01 * b[0]
        else "not half ") + str(b))' "$work/bf16.jsonl"
+# One on-policy GRPO step per batch (one minibatch, one epoch): the actor's Evaluate pass is
+# left out (the trainer's own detached log-probs are the old ones); with two minibatches
+# (the bf16 job above) it runs.
+sed 's#"dir": "[^"]*"#"dir": "'"$work"'/ckpt-onestep"#; s/"minibatch_size": 1/"minibatch_size": 2/' \
+  "$work/grpo.json" >"$work/onestep.json"
+expect "one on-policy step per batch skips Evaluate; two minibatches do not" 0 "evaluate-skipped " -- \
+  bash -c "'$rlhf' local '$work/onestep.json' --metrics-jsonl '$work/onestep.jsonl' >/dev/null &&
+  python3 -c 'import json, sys
+one, two = ([json.loads(line)[\"time_evaluate_seconds\"] for line in open(p)] for p in sys.argv[1:])
+print((\"evaluate-skipped \" if len(one) == 3 and not any(one) and len(two) == 3 and all(two)
+       else \"evaluate-not-skipped \") + str((one, two)))' '$work/onestep.jsonl' '$work/bf16.jsonl'"
 expect "missing job file" 1 "cannot open job spec .*none.json" -- "$rlhf" local "$work/none.json"
 sed 's#"dir": "[^"]*", "interval": 2#"dir": "'"$work"'/ckpt-keep", "interval": 1, "keep_last": 2#' \
   "$work/sft.json" >"$work/keep.json"

@@ -59,9 +59,10 @@ SequenceBatch VariedBatch(int64_t rows, uint32_t seed) {
   return batch;
 }
 
-// One Train call of `algorithm` on `trainer` (inputs built from its own Evaluate).
+// One Train call of `algorithm` on `trainer` (inputs built from its own Evaluate; with
+// `omit_old_logprobs`, a policy-gradient batch without them: one on-policy step).
 absl::StatusOr<TrainStats> Step(PolicyTrainer& trainer, const std::string& algorithm,
-                                const AlgorithmConfig& config) {
+                                const AlgorithmConfig& config, bool omit_old_logprobs = false) {
   const SequenceBatch batch = VariedBatch(6, 31);
   if (algorithm == "sft") return trainer.TrainSft(batch, config);
   if (algorithm == "kto") {
@@ -93,6 +94,7 @@ absl::StatusOr<TrainStats> Step(PolicyTrainer& trainer, const std::string& algor
     in.old_values = old->values;
     in.ref_logprobs = torch::Tensor();
   }
+  if (omit_old_logprobs) in.old_logprobs = torch::Tensor();
   return trainer.TrainPolicyGradient(in, config);
 }
 
@@ -199,6 +201,48 @@ TEST(StepEquivalenceTest, GradientCheckpointingGivesTheSameStep) {
       config.gradient_checkpointing = true;
       config.max_tokens_per_microbatch = 12;
     });
+  }
+}
+
+// One on-policy step (1 epoch, 1 minibatch) needs no Evaluate pass: without old log-probs
+// the trainer takes its own, detached, and ends with the weights of the step given the
+// evaluated ones (the coordinator's SkipsEvaluate relies on it). Any other step asks for them.
+TEST(StepEquivalenceTest, OnPolicyStepWithoutOldLogprobsEqualsTheEvaluatedStep) {
+  for (const Case& c :
+       {Case{"grpo", "llama"}, Case{"grpo", "gpt2", algo::LossAggregation::kSequenceMean},
+        Case{"rloo", "gpt2"}}) {
+    SCOPED_TRACE(c.algorithm + " on " + c.model);
+    auto evaluated = LoadSeeded(c.model, false);
+    auto on_policy = LoadSeeded(c.model, false);
+    ASSERT_NE(evaluated, nullptr);
+    ASSERT_NE(on_policy, nullptr);
+    auto one_step = [&](AlgorithmConfig& config) {
+      config.num_minibatches = 1;
+      config.max_tokens_per_microbatch = 12;  // accumulation keeps it one step
+    };
+    auto a = Step(*evaluated, c.algorithm, ConfigOf(c, one_step));
+    ASSERT_TRUE(a.ok()) << a.status();
+    auto b = Step(*on_policy, c.algorithm, ConfigOf(c, one_step), /*omit_old_logprobs=*/true);
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_EQ(b->at("steps"), 1);
+    EXPECT_NEAR(a->at("loss"), b->at("loss"), 1e-5);
+    EXPECT_LT(MaxWeightDifference(*evaluated, *on_policy), 1e-5);
+    EXPECT_EQ(b->at("clip_fraction"), 0);  // the ratio is exactly one
+    auto fresh = LoadSeeded(c.model, false);
+    EXPECT_GT(MaxWeightDifference(*on_policy, *fresh), 1e-2);
+
+    for (auto more : {std::function<void(AlgorithmConfig&)>(
+                          [](AlgorithmConfig& config) { config.num_minibatches = 2; }),
+                      std::function<void(AlgorithmConfig&)>([](AlgorithmConfig& config) {
+                        config.num_minibatches = 1;
+                        config.ppo_epochs = 2;
+                      })}) {
+      auto refused = Step(*fresh, c.algorithm, ConfigOf(c, more), /*omit_old_logprobs=*/true);
+      ASSERT_FALSE(refused.ok());
+      EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_NE(refused.status().message().find("old_logprobs is missing"), std::string::npos)
+          << refused.status();
+    }
   }
 }
 
