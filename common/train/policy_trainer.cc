@@ -10,6 +10,7 @@
 #include "common/model/precision.h"
 #include "common/model/token_logprobs.h"
 #include "common/status/torch_status.h"
+#include "common/train/multi_tensor_step.h"
 #include "common/train/train_stats.h"
 
 namespace rlhf::train {
@@ -168,29 +169,25 @@ absl::Status PolicyTrainer::BeginStep(const AlgorithmConfig& config) {
 }
 
 absl::StatusOr<double> PolicyTrainer::OptimizerStep(const AlgorithmConfig& config) {
-  std::vector<torch::Tensor> params;
   std::vector<torch::Tensor> grads;
   const bool collective = all_reducer_->world_size() > 1;
   for (auto& [name, param] : parameters_) {
     // Ranks all-reduce the same list: a parameter this rank's minibatch did not reach gets
     // zeros. One rank leaves it without a gradient, so AdamW skips it (torch's semantics).
     if (collective && !param.grad().defined()) param.mutable_grad() = torch::zeros_like(param);
-    if (param.grad().defined()) {
-      params.push_back(param);
-      grads.push_back(param.mutable_grad());
-    }
+    if (param.grad().defined()) grads.push_back(param.mutable_grad());
   }
   if (auto s = all_reducer_->AllReduceMean(grads); !s.ok()) return s;
   const double max_norm = config.optimizer.value_or(options_.optimizer).max_grad_norm;
-  const double grad_norm = torch::nn::utils::clip_grad_norm_(
-      params, max_norm > 0 ? max_norm : std::numeric_limits<double>::infinity());
+  const double grad_norm =
+      ClipGradNorm(grads, max_norm > 0 ? max_norm : std::numeric_limits<double>::infinity());
   if (!std::isfinite(grad_norm)) {
     optimizer_->zero_grad();
     return absl::InvalidArgumentError(absl::StrCat("gradient norm is ", grad_norm,
                                                    "; step skipped (check the inputs for "
                                                    "inf/NaN)"));
   }
-  optimizer_->step();
+  FusedAdamWStep(*optimizer_);
   optimizer_->zero_grad();
   ++policy_version_;
   return grad_norm;
