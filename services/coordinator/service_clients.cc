@@ -267,7 +267,23 @@ absl::Status ServiceClients::LoadCheckpoint(const std::string& dir, int64_t* ver
   return status;
 }
 
+namespace {
+
+// The next sync in the rollouts' own half precision when they all hold the same one (the
+// first sync, and any after a rollout changed, send float32).
+v1::DataType NextWireDtype(v1::DataType held) {
+  return held == v1::DATA_TYPE_BF16 || held == v1::DATA_TYPE_F16 ? held : v1::DATA_TYPE_UNSPECIFIED;
+}
+
+}  // namespace
+
 absl::StatusOr<SyncStats> ServiceClients::SyncWeights() {
+  if (channels_.weight_sync) {
+    auto synced = channels_.weight_sync(rollout_dtype_);
+    if (!synced.ok()) return synced.status();
+    rollout_dtype_ = NextWireDtype(synced->held);
+    return synced->stats;
+  }
   Call export_call(this);
   grpc::ClientContext& export_context = export_call.context;
   v1::ExportWeightsRequest export_request;
@@ -315,14 +331,11 @@ absl::StatusOr<SyncStats> ServiceClients::SyncWeights() {
   if (auto s = Check(export_status, "actor", channels_.actor_address, "ExportWeights"); !s.ok()) {
     return s;
   }
-  // The next sync in the rollouts' own half precision when they all hold the same one
-  // (the first sync, and any after a rollout changed, send float32).
   v1::DataType held = sinks.empty() ? v1::DATA_TYPE_UNSPECIFIED : sinks[0]->response.dtype();
   for (const auto& sink : sinks) {
     if (sink->response.dtype() != held) held = v1::DATA_TYPE_UNSPECIFIED;
   }
-  rollout_dtype_ =
-      held == v1::DATA_TYPE_BF16 || held == v1::DATA_TYPE_F16 ? held : v1::DATA_TYPE_UNSPECIFIED;
+  rollout_dtype_ = NextWireDtype(held);
   return stats;
 }
 

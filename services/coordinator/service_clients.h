@@ -37,6 +37,20 @@ struct ClientOptions {
   rpc::ClientSecurity security;
 };
 
+// Result of the weight sync: what moved and how long it took.
+struct SyncStats {
+  int64_t version = 0;
+  int64_t bytes = 0;  // as the stream would carry them: the sync's wire dtype
+  int64_t tensors = 0;
+};
+
+// An in-process weight sync: its stats and the dtype the rollout holds its weights in
+// (what LoadWeightsResponse.dtype answers).
+struct InProcessSync {
+  SyncStats stats;
+  v1::DataType held = v1::DATA_TYPE_UNSPECIFIED;
+};
+
 struct ServiceChannels {
   std::shared_ptr<grpc::Channel> actor, reference, reward;
   std::vector<std::shared_ptr<grpc::Channel>> rollout;
@@ -46,6 +60,11 @@ struct ServiceChannels {
   std::vector<std::string> rollout_addresses;
   // In-process channels are always connected (and have no connectivity state to watch).
   bool in_process = false;
+  // In-process services may also sync weights without the ExportWeights -> LoadWeights
+  // stream: the rollout copies the actor's weights directly (one copy, converting dtype
+  // and device on the way), with the stream's checks and outcome. Given the dtype the
+  // stream would use (the DataType negotiation stays the same).
+  std::function<absl::StatusOr<InProcessSync>(v1::DataType wire_dtype)> weight_sync;
 };
 
 // The four services running inside this process for a job without endpoints (`rlhf
@@ -63,13 +82,6 @@ using InProcessServicesFactory =
 // Channels to the job's endpoints (every one must be set). Does not connect yet.
 absl::StatusOr<ServiceChannels> RemoteChannels(const v1::EndpointsSpec& endpoints,
                                                const ClientOptions& options);
-
-// Result of the weight sync: what moved and how long it took.
-struct SyncStats {
-  int64_t version = 0;
-  int64_t bytes = 0;
-  int64_t tensors = 0;
-};
 
 class ServiceClients {
  public:

@@ -12,6 +12,7 @@
 #include "common/serving/rollout/rollout_core.h"
 #include "common/train/policy_trainer.h"
 #include "services/actor/actor_service.h"
+#include "services/local/in_process_weight_sync.h"
 #include "services/reference/reference_service.h"
 #include "services/reward/reward_service.h"
 #include "services/rollout/rollout_service.h"
@@ -35,6 +36,9 @@ struct LocalServices::State {
   std::unique_ptr<rollout::RolloutService> rollout;
   std::unique_ptr<reference::ReferenceService> reference;
   std::unique_ptr<reward::RewardService> reward;
+  // The cores the actor and rollout services serve, for the in-process weight sync.
+  std::shared_ptr<actor::ActorCore> actor_core;
+  std::shared_ptr<rollout::RolloutCore> rollout_core;
 };
 
 LocalServices::LocalServices(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -69,7 +73,8 @@ absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(
 
   state->actor =
       std::make_unique<actor::ActorService>(state->runner.Executor("rlhf.v1.ActorService"));
-  state->actor->SetCore(std::make_shared<actor::ActorCore>(std::move(*trainer)));
+  state->actor_core = std::make_shared<actor::ActorCore>(std::move(*trainer));
+  state->actor->SetCore(state->actor_core);
   state->reference = std::make_unique<reference::ReferenceService>(
       state->runner.Executor("rlhf.v1.ReferenceService"));
   // Only the algorithms that ask the reference for log-probs load it (SFT, SimPO, ORPO
@@ -88,7 +93,8 @@ absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(
   if (online) {
     auto sampler = model::LoadCausalLm(spec.models().policy_dir(), *policy_load);
     if (!sampler.ok()) return sampler.status();
-    state->rollout->SetCore(std::make_shared<rollout::RolloutCore>(*sampler));
+    state->rollout_core = std::make_shared<rollout::RolloutCore>(*sampler);
+    state->rollout->SetCore(state->rollout_core);
     auto reward_load = device.Resolve(spec.models().reward_dir());
     if (!reward_load.ok()) return reward_load.status();
     auto scorer = reward::MakeScorer(spec.reward(), spec.models().reward_dir(), *reward_load);
@@ -120,6 +126,13 @@ ServiceChannels LocalServices::Channels() {
   channels.reward = state_->runner.InProcessChannel();
   channels.rollout.push_back(state_->runner.InProcessChannel());
   channels.rollout_addresses.push_back("in-process");
+  State* state = state_.get();  // lives as long as these services
+  channels.weight_sync = [state](v1::DataType wire_dtype) -> absl::StatusOr<InProcessSync> {
+    if (state->rollout_core == nullptr) {
+      return absl::FailedPreconditionError("weight sync: this job has no in-process rollout");
+    }
+    return SyncWeightsInProcess(*state->actor_core, *state->rollout_core, wire_dtype);
+  };
   return channels;
 }
 

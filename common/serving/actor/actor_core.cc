@@ -384,4 +384,15 @@ absl::StatusOr<WeightSnapshot> ActorCore::SnapshotWeights(bool include_value_hea
   });
 }
 
+absl::Status ActorCore::VisitWeights(
+    bool include_value_head,
+    const std::function<absl::Status(
+        int64_t version, const std::vector<std::pair<std::string, torch::Tensor>>& weights)>&
+        visit) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return CatchTorchErrors("VisitWeights", [&] {
+    return visit(trainer_->policy_version(), trainer_->NamedWeights(include_value_head));
+  });
+}
+
 }  // namespace rlhf::actor

@@ -61,6 +61,14 @@ class ActorCore {
   absl::StatusOr<WeightSnapshot> SnapshotWeights(bool include_value_head,
                                                  torch::ScalarType dtype = torch::kFloat32);
 
+  // Calls `visit` with the policy version and the trainer's own weights (not copies), under
+  // the lock: nothing trains while it runs. For an in-process rollout to copy them.
+  absl::Status VisitWeights(
+      bool include_value_head,
+      const std::function<absl::Status(
+          int64_t version, const std::vector<std::pair<std::string, torch::Tensor>>& weights)>&
+          visit);
+
   int64_t policy_version();
 
   // Every rank: rank 0's weights to all (so the ranks start identical). Collective.
