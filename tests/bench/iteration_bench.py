@@ -111,19 +111,24 @@ def run_distributed(work, model, iterations):
     db = os.path.join(work, "distributed.sqlite")
     procs = []
     try:
-        actor, a = start(work, "rlhf-actor", ["--model", model])
+        actor, a = start(work, "rlhf-actor", ["--model", model, "--checkpoint-root", work])
         rollout, r = start(work, "rlhf-rollout", ["--model", model])
         reference, f = start(work, "rlhf-reference", ["--model", model])
         reward, w = start(work, "rlhf-reward", ["--scorer", "length", "--target-length", "16"])
-        coordinator, c = start(work, "rlhf-coordinator", ["--state-db", db])
+        # Job paths are confined to these roots (the model lives under build/bench).
+        coordinator, c = start(work, "rlhf-coordinator", ["--state-db", db, "--data-root", "/",
+                                                          "--checkpoint-root", work])
         procs = [actor, rollout, reference, reward, coordinator]
         job = write_job(work, model, iterations,
                         {"actor": a, "rollout": [r], "reference": f, "reward": w})
         rlhf = os.path.join(BIN, "rlhf")
         job_id = subprocess.run([rlhf, "submit", job, "--coordinator", c], check=True,
                                 capture_output=True, text=True).stdout.strip()
-        subprocess.run([rlhf, "watch", job_id, "--coordinator", c], check=True,
-                       stdout=subprocess.DEVNULL)
+        watched = subprocess.run([rlhf, "watch", job_id, "--coordinator", c],
+                                 capture_output=True, text=True)
+        if watched.returncode != 0:
+            raise RuntimeError(f"the distributed job failed: {watched.stdout[-2000:]}"
+                               f"{watched.stderr[-2000:]}")
     finally:
         for p in procs:
             p.terminate()

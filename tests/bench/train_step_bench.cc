@@ -7,16 +7,24 @@
 //
 //   train_step_bench --model DIR [--rows 8 --prompt-tokens 32 --response-tokens 64]
 //                    [--precision fp32|bf16-mixed] [--checkpointing] [--microbatch-tokens N]
-//                    [--steps 2] [--device cpu]
+//                    [--steps 2] [--device cpu] [--compare-adamw]
+//
+// --compare-adamw: afterwards, times the AdamW update alone over the model's parameters
+// (random gradients, a fresh optimizer): torch::optim::AdamW::step (as the actor stepped
+// before) against FusedAdamWStep (as it steps now), two steps each, in this process.
 
 #include <sys/resource.h>
 
 #include <chrono>
+#include <functional>
 #include <iostream>
 #include <random>
 
+#include <torch/cuda.h>
+
 #include "common/cli/flags.h"
 #include "common/model/device_flags.h"
+#include "common/train/multi_tensor_step.h"
 #include "common/train/policy_trainer.h"
 #include "nlohmann/json.hpp"
 
@@ -48,6 +56,8 @@ int main(int argc, char** argv) {
   flags.String("precision", &precision, "fp32 | bf16-mixed");
   flags.Bool("checkpointing", &checkpointing, "recompute layer activations in backward");
   flags.Int("microbatch-tokens", &microbatch_tokens, "padded tokens per micro-batch; 0: all");
+  bool compare_adamw = false;
+  flags.Bool("compare-adamw", &compare_adamw, "also time the AdamW update alone, both ways");
   rlhf::model::DeviceFlags device_flags;
   device_flags.Register(flags);
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -83,8 +93,8 @@ int main(int argc, char** argv) {
   }
   const int64_t n = batch.num_response_tokens();
   torch::manual_seed(0);
-  rlhf::train::PolicyGradientInputs inputs{batch, -torch::rand({n}) * 10, torch::randn({n}),
-                                           {}, {}, {}};
+  rlhf::train::PolicyGradientInputs inputs{batch, -torch::rand({n}) * 10, torch::randn({n}), {}, {},
+                                           {}};
   auto config = rlhf::train::AlgorithmConfigFor("grpo");
   if (!config.ok()) return Fail(config.status());
   config->precision = precision == "bf16-mixed" ? rlhf::train::Precision::kBf16Mixed
@@ -103,7 +113,26 @@ int main(int argc, char** argv) {
   double timed = 0;
   for (size_t i = 1; i < seconds.size(); ++i) timed += seconds[i];
   const double peak = PeakRssMiB();
-  nlohmann::json out = {{"precision", precision},
+  nlohmann::json adamw;
+  if (compare_adamw) {
+    std::vector<torch::Tensor> params;
+    for (const auto& [name, w] : (*trainer)->NamedWeights(false)) {
+      params.push_back(w);
+      params.back().mutable_grad() = torch::randn_like(w) * 1e-3;
+    }
+    torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(1e-6));
+    auto time_steps = [&](const std::function<void()>& step) {
+      const auto start = std::chrono::steady_clock::now();
+      for (int i = 0; i < 2; ++i) step();
+      if (load->device.is_cuda()) torch::cuda::synchronize();
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / 2;
+    };
+    torch::NoGradGuard no_grad;
+    adamw["torch_s"] = time_steps([&] { optimizer.step(); });
+    adamw["fused_s"] = time_steps([&] { rlhf::train::FusedAdamWStep(optimizer); });
+  }
+  nlohmann::json out = {{"adamw", adamw},
+                        {"precision", precision},
                         {"checkpointing", checkpointing},
                         {"microbatch_tokens", microbatch_tokens},
                         {"rows", rows},

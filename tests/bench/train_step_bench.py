@@ -110,6 +110,10 @@ def main():
     p.add_argument("--steps", type=int, default=1)
     p.add_argument("--no-peer", action="store_true", help="skip the PyTorch rows")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (both runtimes)")
+    p.add_argument("--precisions", default="fp32,bf16-mixed",
+                   help="the precisions to run (fp32 alone skips the slow CPU bf16 rows)")
+    p.add_argument("--plain-only", action="store_true",
+                   help="only the settings without checkpointing or micro-batching")
     p.add_argument("--build", default=os.path.join(ROOT, "build"))
     p.add_argument("--torch-child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--precision", default="fp32", help=argparse.SUPPRESS)
@@ -127,19 +131,32 @@ def main():
              else f"{os.cpu_count()} threads on {cpu_name()}")
     memory = "peak GPU GiB" if gpu else "peak RSS GiB"
     rows = []
+    adamw_line = ""
+    precisions = args.precisions.split(",")
     for precision, checkpointing, parts in SETTINGS:
+        if precision not in precisions or (args.plain_only and (checkpointing or parts)):
+            continue
         command = [os.path.join(args.build, "bench", "train_step_bench"), "--model", args.model,
                    "--precision", precision, "--device", args.device] + shape
         if checkpointing:
             command.append("--checkpointing")
         if parts:
             command += ["--microbatch-tokens", str(batch_tokens // parts)]
+        if not rows:
+            command.append("--compare-adamw")
         r = run_json(command, gpu)
+        if r.get("adamw"):
+            a = r["adamw"]
+            adamw_line = (f"AdamW update alone over every parameter: torch::optim::AdamW::step "
+                          f"{a['torch_s']:.3f} s, FusedAdamWStep {a['fused_s']:.3f} s "
+                          f"({a['torch_s'] / a['fused_s']:.1f}x)")
         rows.append(("rlhf", precision, checkpointing,
                      f"{batch_tokens // parts}" if parts else "-", r))
         print(f"rlhf {precision} ckpt={checkpointing} micro={parts}: {r}", file=sys.stderr)
     if not args.no_peer:
         for precision, checkpointing in PEER_SETTINGS:
+            if precision not in precisions or (args.plain_only and checkpointing):
+                continue
             command = [sys.executable, os.path.abspath(__file__), "--torch-child",
                        "--model", args.model, "--precision", precision,
                        "--device", args.device] + shape
@@ -159,6 +176,8 @@ def main():
         print(f"| {who} | {precision} | {'yes' if checkpointing else 'no'} | {micro} | "
               f"{r['seconds_per_step']:.1f} | {r['peak_rss_mib'] / 1024:.2f} | "
               f"{r['peak_rss_mib'] * 2**20 / params:.1f} |")
+    if adamw_line:
+        print("\n" + adamw_line)
     return 0
 
 
