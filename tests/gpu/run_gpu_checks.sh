@@ -30,7 +30,8 @@
 #           serves (one GPU allows one NCCL rank; two ranks need two GPUs)
 #   bench   tests/bench/generation_bench.py --device cuda: decode tokens/s at batch 1, 8,
 #           32, rlhf vs transformers on the same GPU (reported; FAIL only if it cannot run)
-#   shape   only with RLHF_GPU_REAL_SHAPE=1 (a few more minutes): at the Qwen2.5-0.5B shape
+#   shape   only with RLHF_GPU_REAL_SHAPE=1 (a few more minutes; =quick: the settings without
+#           checkpointing or micro-batching, one GRPO job): at the Qwen2.5-0.5B shape
 #           (tests/bench/make_qwen_shaped.py), the training step fp32 / bf16-mixed / with
 #           checkpointing vs PyTorch on the same GPU (tests/bench/train_step_bench.py
 #           --device), and a GRPO job's stage seconds on the GPU, one optimizer step per
@@ -299,15 +300,20 @@ step_bench() {
 
 step_shape() {
   need_build
-  [ "${RLHF_GPU_REAL_SHAPE:-0}" = 1 ] || { echo "SKIP: set RLHF_GPU_REAL_SHAPE=1"; return 3; }
+  case "${RLHF_GPU_REAL_SHAPE:-0}" in
+    1 | quick) ;;
+    *) echo "SKIP: set RLHF_GPU_REAL_SHAPE=1 (or quick)"; return 3 ;;
+  esac
   "$PYTHON" -c 'import transformers' 2>/dev/null ||
     { echo "SKIP: $PYTHON has no transformers"; return 3; }
-  local qwen=$build/bench/qwen2.5-0.5b-shape minibatch
+  local qwen=$build/bench/qwen2.5-0.5b-shape minibatch minibatches="4 2" quick=()
+  # RLHF_GPU_REAL_SHAPE=quick: the plain settings only, one GRPO job (about half the time).
+  [ "$RLHF_GPU_REAL_SHAPE" = quick ] && quick=(--plain-only) minibatches=4
   timeout 400 "$PYTHON" tests/bench/train_step_bench.py --device "$dev" --build "$build" \
-    --model "$qwen" --rows 16 --prompt-tokens 64 --response-tokens 192 --steps 3
+    --model "$qwen" --rows 16 --prompt-tokens 64 --response-tokens 192 --steps 3 "${quick[@]}"
   # The bundled tokenizer (its ids are a prefix of the vocabulary): prompts in, ids out.
   cp "$root"/examples/models/tiny-gpt2/tokenizer*.json "$qwen"/
-  for minibatch in 4 2; do
+  for minibatch in $minibatches; do
     cat >"$work/qwen-$minibatch.json" <<EOF
 {"name": "qwen-grpo", "algorithm": "grpo", "models": {"policy_dir": "$qwen"},
  "data": {"train_path": "$work/prompts.jsonl"}, "optimizer": {"learning_rate": 1e-6},
