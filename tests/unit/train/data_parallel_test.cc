@@ -50,6 +50,27 @@ DataParallelOptions Options(int64_t rank, int64_t port) {
   return options;
 }
 
+// The local addresses (hex, as /proc/net/tcp{,6} writes them) listening on `port`.
+std::vector<std::string> ListeningAddresses(int64_t port) {
+  std::vector<std::string> out;
+  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+    std::ifstream in(table);
+    std::string line;
+    std::getline(in, line);  // header
+    while (std::getline(in, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state;
+      fields >> slot >> local >> remote >> state;
+      const size_t colon = local.rfind(':');
+      if (state == "0A" && colon != std::string::npos &&
+          std::stoll(local.substr(colon + 1), nullptr, 16) == port) {
+        out.push_back(local.substr(0, colon));
+      }
+    }
+  }
+  return out;
+}
+
 // Runs body(group) on ranks 0 and 1, each in its own thread with its own group.
 void RunTwoRanks(const std::function<void(DataParallelGroup&)>& body,
                  int64_t bucket_bytes = DataParallelOptions().bucket_bytes) {
@@ -57,6 +78,12 @@ void RunTwoRanks(const std::function<void(DataParallelGroup&)>& body,
   std::vector<std::thread> threads;
   for (int64_t rank = 0; rank < 2; ++rank) {
     threads.emplace_back([&, rank] {
+      // Rank 1 connects once rank 0's store listens: a client that dials a port nobody
+      // holds yet can be handed that very port as its own ephemeral one and connect to
+      // itself (TCP self-connect), which no store or Gloo handshake survives.
+      for (int i = 0; rank == 1 && i < 6000 && ListeningAddresses(port).empty(); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
       DataParallelOptions options = Options(rank, port);
       options.bucket_bytes = bucket_bytes;
       auto group = DataParallelGroup::Join(options);
@@ -109,27 +136,6 @@ TEST(DataParallelGroupTest, BucketedAllReduceAveragesEveryGradient) {
         }
       },
       /*bucket_bytes=*/16);
-}
-
-// The local addresses (hex, as /proc/net/tcp{,6} writes them) listening on `port`.
-std::vector<std::string> ListeningAddresses(int64_t port) {
-  std::vector<std::string> out;
-  for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
-    std::ifstream in(table);
-    std::string line;
-    std::getline(in, line);  // header
-    while (std::getline(in, line)) {
-      std::istringstream fields(line);
-      std::string slot, local, remote, state;
-      fields >> slot >> local >> remote >> state;
-      const size_t colon = local.rfind(':');
-      if (state == "0A" && colon != std::string::npos &&
-          std::stoll(local.substr(colon + 1), nullptr, 16) == port) {
-        out.push_back(local.substr(0, colon));
-      }
-    }
-  }
-  return out;
 }
 
 // Rank 0's TCPStore listens on the address it was given (loopback here), not on every
