@@ -34,6 +34,10 @@ inline constexpr char kNonScoreReward[] = "non_score_reward";
 inline constexpr char kResponseLength[] = "response_length";
 inline constexpr char kTokensGenerated[] = "tokens_generated";
 inline constexpr char kValueMean[] = "value_mean";
+// The rollout's sampling log-probs vs the trainer's for the same tokens and policy version
+// (when the actor's Evaluate ran): mean |difference|, and KL(rollout || trainer) by k3.
+inline constexpr char kRolloutLogprobAbsDiff[] = "rollout_logprob_abs_diff";
+inline constexpr char kRolloutKl[] = "rollout_kl";
 inline constexpr char kRolloutPolicyVersion[] = "rollout_policy_version";
 inline constexpr char kPolicyVersion[] = "policy_version";
 inline constexpr char kWeightsVersion[] = "weights_version";

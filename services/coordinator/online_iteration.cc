@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/algo/advantages.h"
+#include "common/algo/kl.h"
 #include "common/jobs/metric_names.h"
 #include "common/jobs/train_config.h"
 #include "common/rpc/tensor_codec.h"
@@ -37,6 +38,20 @@ algo::AdvantageEstimator EstimatorFor(const jobs::AlgorithmFacts& facts) {
     default:
       return algo::AdvantageEstimator::kReinforcePlusPlus;
   }
+}
+
+// The rollout's sampling log-probs against the trainer's (Evaluate's) for the same tokens
+// of the same policy version: zero when both compute one distribution; a bf16 rollout,
+// top-k/top-p warping or differing kernels show here (veRL's rollout-vs-actor probability
+// difference). Off-policy corrections start from these numbers.
+void RolloutMismatch(const torch::Tensor& trainer, const v1::GenerateResponse& generated,
+                     Metrics* metrics) {
+  auto sampled = rpc::TensorFromProto(generated.sampling_logprobs());
+  if (!sampled.ok() || sampled->numel() != trainer.numel() || trainer.numel() == 0) return;
+  const torch::Tensor rollout = sampled->to(torch::kFloat32).flatten();
+  (*metrics)[metric::kRolloutLogprobAbsDiff] = (rollout - trainer).abs().mean().item<double>();
+  (*metrics)[metric::kRolloutKl] =
+      algo::KlPenalty(rollout, trainer, algo::KlEstimator::kK3).mean().item<double>();
 }
 
 }  // namespace
@@ -241,6 +256,7 @@ absl::Status JobLoop::BuildPolicyGradient(const Rollout& rollout, const Judged& 
     (*metrics)[metric::kValueMean] = values_flat.mean().item<double>();
   }
   if (facts_->kl == jobs::KlPlacement::kLoss) SetTensor(*ref_flat, pg->mutable_ref_logprobs());
+  if (!judged.on_policy) RolloutMismatch(*old_flat, rollout.generated, metrics);
   *train->mutable_config() = jobs::TrainConfigForJob(spec_, rows, policy_version_);
 
   const torch::Tensor sequence_kl = advantages->kl.sum(1);

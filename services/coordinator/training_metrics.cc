@@ -30,6 +30,10 @@ constexpr GaugeName kGauges[] = {
     {metric::kResponseLength, "rlhf_training_response_length_tokens", "Mean response length"},
     {metric::kPolicyVersion, "rlhf_training_weights_version", "Policy version after the last step"},
     {metric::kTokensPerSecond, "rlhf_training_tokens_per_second", "Generated tokens per second"},
+    {metric::kRolloutLogprobAbsDiff, "rlhf_training_rollout_logprob_abs_diff",
+     "Mean |rollout sampling log-prob - trainer log-prob| over the last batch's tokens"},
+    {metric::kRolloutKl, "rlhf_training_rollout_kl",
+     "Mean per-token KL(rollout || trainer) of the last batch (k3 on the rollout's samples)"},
 };
 
 constexpr std::pair<const char*, const char*> kStages[] = {

@@ -84,6 +84,16 @@ expect "one on-policy step per batch skips Evaluate; two minibatches do not" 0 "
 one, two = ([json.loads(line)[\"time_evaluate_seconds\"] for line in open(p)] for p in sys.argv[1:])
 print((\"evaluate-skipped \" if len(one) == 3 and not any(one) and len(two) == 3 and all(two)
        else \"evaluate-not-skipped \") + str((one, two)))' '$work/onestep.jsonl' '$work/bf16.jsonl'"
+# The rollout's sampling log-probs vs the trainer's Evaluate of the same tokens: an fp32
+# rollout computes the trainer's distribution (tiny rounding), a bf16 one visibly not.
+expect "rollout-vs-trainer log-prob mismatch: ~0 in fp32, > 0 with a bf16 rollout" 0 \
+  "mismatch-as-expected " -- bash -c "'$rlhf' local '$work/grpo.json' \
+  --metrics-jsonl '$work/grpo.jsonl' >/dev/null 2>&1 && python3 -c 'import json, sys
+fp32, bf16 = ([json.loads(line) for line in open(p)] for p in sys.argv[1:])
+d32 = [r[\"rollout_logprob_abs_diff\"] for r in fp32] + [r[\"rollout_kl\"] for r in fp32]
+d16 = [r[\"rollout_logprob_abs_diff\"] for r in bf16]
+print((\"mismatch-as-expected \" if max(d32) < 1e-4 and min(d16) > 1e-3
+       else \"mismatch-unexpected \") + str((d32, d16)))' '$work/grpo.jsonl' '$work/bf16.jsonl'"
 expect "missing job file" 1 "cannot open job spec .*none.json" -- "$rlhf" local "$work/none.json"
 sed 's#"dir": "[^"]*", "interval": 2#"dir": "'"$work"'/ckpt-keep", "interval": 1, "keep_last": 2#' \
   "$work/sft.json" >"$work/keep.json"
