@@ -24,8 +24,8 @@ absl::StatusOr<InProcessSync> SyncWeightsInProcess(actor::ActorCore& actor,
         }
         out.stats.tensors = static_cast<int64_t>(weights.size());
         out.stats.bytes = assembled.bytes;
-        // Under the actor's lock: nothing trains until the rollout has copied.
-        served = rollout.SwapWeights(assembled);
+        // Under the actor's lock: nothing trains while the rollout installs them.
+        served = rollout.ShareWeights(assembled);
         return served.status();
       });
   if (!visited.ok()) return visited;

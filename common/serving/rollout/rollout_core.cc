@@ -136,6 +136,14 @@ absl::Status RolloutCore::Generate(const v1::GenerateRequest& request,
 }
 
 absl::StatusOr<int64_t> RolloutCore::SwapWeights(const AssembledWeights& weights) {
+  return Install(weights, /*share=*/false);
+}
+
+absl::StatusOr<int64_t> RolloutCore::ShareWeights(const AssembledWeights& weights) {
+  return Install(weights, /*share=*/true);
+}
+
+absl::StatusOr<int64_t> RolloutCore::Install(const AssembledWeights& weights, bool share) {
   std::lock_guard<std::mutex> lock(mutex_);
   absl::Status status = CatchTorchErrors("load weights", [&]() -> absl::Status {
     torch::NoGradGuard no_grad;
@@ -152,7 +160,13 @@ absl::StatusOr<int64_t> RolloutCore::SwapWeights(const AssembledWeights& weights
     // Everything is checked before the first copy, so the copies below cannot leave a
     // mix of old and new weights behind (short of running out of memory).
     for (auto& item : model_->named_parameters()) {
-      item.value().copy_(weights.tensors.at(item.key()));
+      const torch::Tensor& source = weights.tensors.at(item.key());
+      if (share && source.scalar_type() == item.value().scalar_type() &&
+          source.device() == item.value().device()) {
+        item.value().set_data(source);  // this parameter's own storage is released
+      } else {
+        item.value().copy_(source);
+      }
     }
     return absl::OkStatus();
   });

@@ -40,12 +40,19 @@ class RolloutCore {
   // (a restarted rollout synced to a fresh actor reports what an in-process one does).
   // Returns the new version.
   absl::StatusOr<int64_t> SwapWeights(const AssembledWeights& weights);
+  // SwapWeights for a rollout in the trainer's process: each parameter whose dtype and
+  // device equal the given tensor's takes that tensor itself (no copy: the rollout then
+  // samples from the trainer's own weights, so the caller must not let a Generate overlap
+  // a training step, as the synchronous loop never does); the others are copied.
+  absl::StatusOr<int64_t> ShareWeights(const AssembledWeights& weights);
 
   int64_t version();
   // The dtype the serving weights are held in.
   torch::ScalarType dtype();
 
  private:
+  absl::StatusOr<int64_t> Install(const AssembledWeights& weights, bool share);
+
   std::shared_ptr<model::CausalLm> model_;
   std::mutex mutex_;  // guards model_ use and version_
   int64_t version_;

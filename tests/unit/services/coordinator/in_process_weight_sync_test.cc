@@ -1,7 +1,8 @@
 // The in-process weight sync (rlhf local) leaves what the ExportWeights -> LoadWeights
-// stream leaves: the rollout holds the actor's weights in its own dtype, serves the
-// actor's version, and the stats count what the stream in that wire dtype would carry; a
-// rollout of another shape is refused before anything is copied.
+// stream leaves: the rollout holds the actor's weights in its own dtype (a float32 one
+// shares the trainer's tensors), serves the actor's version, and the stats count what the
+// stream in that wire dtype would carry; a rollout of another shape is refused before
+// anything is installed.
 
 #include "services/local/in_process_weight_sync.h"
 
@@ -51,6 +52,7 @@ TEST(InProcessWeightSyncTest, TheRolloutHoldsTheActorsWeightsInItsDtype) {
           EXPECT_NE(copy, nullptr) << name;
           if (copy == nullptr) continue;
           EXPECT_EQ(copy->scalar_type(), torch::kBFloat16);
+          EXPECT_NE(copy->data_ptr(), w.data_ptr()) << name;  // a bf16 copy
           EXPECT_TRUE(torch::equal(*copy, w.to(torch::kBFloat16))) << name;
           ++tensors;
         }
@@ -63,6 +65,35 @@ TEST(InProcessWeightSyncTest, TheRolloutHoldsTheActorsWeightsInItsDtype) {
   auto second = SyncWeightsInProcess(*actor, rollout, v1::DATA_TYPE_BF16);
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(second->stats.bytes, parameters * 2);  // the bf16 wire: half
+}
+
+// A float32 rollout on the trainer's device holds no copy: its parameters are the
+// trainer's tensors (the policy is in memory once).
+TEST(InProcessWeightSyncTest, AFloat32RolloutSharesTheTrainersTensors) {
+  int64_t parameters = 0;
+  auto actor = PerturbedActor(&parameters);
+  auto sampler = model::LoadCausalLm(kModels + "gpt2");
+  ASSERT_TRUE(sampler.ok()) << sampler.status();
+  rollout::RolloutCore rollout(*sampler);
+  auto synced = SyncWeightsInProcess(*actor, rollout, v1::DATA_TYPE_UNSPECIFIED);
+  ASSERT_TRUE(synced.ok()) << synced.status();
+  EXPECT_EQ(synced->stats.bytes, parameters * 4);
+  EXPECT_EQ(synced->held, v1::DATA_TYPE_F32);
+  int64_t shared = 0;
+  absl::Status checked = actor->VisitWeights(
+      false, [&](int64_t, const std::vector<std::pair<std::string, torch::Tensor>>& weights) {
+        auto held = (*sampler)->named_parameters();
+        for (const auto& [name, w] : weights) {
+          const torch::Tensor* mine = held.find(name);
+          if (mine == nullptr) continue;
+          EXPECT_EQ(mine->data_ptr(), w.data_ptr()) << name;
+          EXPECT_TRUE(torch::equal(*mine, w)) << name;
+          ++shared;
+        }
+        return absl::OkStatus();
+      });
+  ASSERT_TRUE(checked.ok()) << checked;
+  EXPECT_EQ(shared, synced->stats.tensors);
 }
 
 TEST(InProcessWeightSyncTest, ARolloutOfAnotherShapeIsRefusedUnchanged) {
