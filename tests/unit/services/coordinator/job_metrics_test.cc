@@ -282,6 +282,12 @@ TEST(CoordinatorJobMetricsTest, StatesFailuresRemovalAndRestart) {
   ASSERT_TRUE(ended(ids[0]) && ended(ids[1])) << "the jobs did not end";
   ASSERT_EQ(coordinator->Get(ids[0])->state(), v1::JOB_STATE_SUCCEEDED);
   ASSERT_EQ(coordinator->Get(ids[1])->state(), v1::JOB_STATE_FAILED);
+  // The gauges follow the stored state a moment later (the store is written first).
+  for (int i = 0; i < 100 && (Jobs(registry, "running") != 0 || Jobs(registry, "failed") != 1 ||
+                              Jobs(registry, "succeeded") != 1);
+       ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   EXPECT_EQ(Jobs(registry, "queued"), 0);
   EXPECT_EQ(Jobs(registry, "running"), 0);
   EXPECT_EQ(Jobs(registry, "succeeded"), 1);
