@@ -27,14 +27,11 @@ bool Uniform(const torch::optim::OptimizerParamGroup& group) {
   const torch::Tensor* first = nullptr;
   for (const torch::Tensor& p : group.params()) {
     if (!p.grad().defined()) continue;
-    if (first == nullptr) {
-      first = &p;
-    } else if (p.device() != first->device() || p.scalar_type() != first->scalar_type() ||
-               p.grad().scalar_type() != p.scalar_type()) {
-      return false;
-    }
+    if (p.grad().scalar_type() != p.scalar_type()) return false;
+    if (first == nullptr) first = &p;
+    if (p.device() != first->device() || p.scalar_type() != first->scalar_type()) return false;
   }
-  return first == nullptr || first->grad().scalar_type() == first->scalar_type();
+  return true;
 }
 
 }  // namespace

@@ -8,6 +8,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "common/model/loader.h"
 #include "common/train/policy_trainer.h"
 
@@ -28,6 +30,28 @@ std::shared_ptr<actor::ActorCore> PerturbedActor(int64_t* parameters) {
   return std::make_shared<actor::ActorCore>(std::move(*trainer));
 }
 
+// Calls check(held, actor's) for every actor weight with the rollout model's parameter of
+// that name (each must exist); returns how many there were.
+int64_t ForEachWeightPair(actor::ActorCore& actor, model::CausalLm& rollout_model,
+                          const std::function<void(const std::string&, const torch::Tensor&,
+                                                   const torch::Tensor&)>& check) {
+  int64_t pairs = 0;
+  absl::Status visited = actor.VisitWeights(
+      false, [&](int64_t, const std::vector<std::pair<std::string, torch::Tensor>>& weights) {
+        auto held = rollout_model.named_parameters();
+        for (const auto& [name, w] : weights) {
+          const torch::Tensor* mine = held.find(name);
+          EXPECT_NE(mine, nullptr) << name;
+          if (mine == nullptr) continue;
+          check(name, *mine, w);
+          ++pairs;
+        }
+        return absl::OkStatus();
+      });
+  EXPECT_TRUE(visited.ok()) << visited;
+  return pairs;
+}
+
 TEST(InProcessWeightSyncTest, TheRolloutHoldsTheActorsWeightsInItsDtype) {
   int64_t parameters = 0;
   auto actor = PerturbedActor(&parameters);
@@ -43,22 +67,13 @@ TEST(InProcessWeightSyncTest, TheRolloutHoldsTheActorsWeightsInItsDtype) {
   EXPECT_EQ(rollout.version(), 0);
   EXPECT_EQ(first->stats.bytes, parameters * 4);  // float32, as the first stream sends
   EXPECT_EQ(first->held, v1::DATA_TYPE_BF16);
-  int64_t tensors = 0;
-  absl::Status same = actor->VisitWeights(
-      false, [&](int64_t, const std::vector<std::pair<std::string, torch::Tensor>>& weights) {
-        auto held = (*sampler)->named_parameters();
-        for (const auto& [name, w] : weights) {
-          const torch::Tensor* copy = held.find(name);
-          EXPECT_NE(copy, nullptr) << name;
-          if (copy == nullptr) continue;
-          EXPECT_EQ(copy->scalar_type(), torch::kBFloat16);
-          EXPECT_NE(copy->data_ptr(), w.data_ptr()) << name;  // a bf16 copy
-          EXPECT_TRUE(torch::equal(*copy, w.to(torch::kBFloat16))) << name;
-          ++tensors;
-        }
-        return absl::OkStatus();
+  const int64_t tensors = ForEachWeightPair(
+      *actor, **sampler,
+      [](const std::string& name, const torch::Tensor& copy, const torch::Tensor& w) {
+        EXPECT_EQ(copy.scalar_type(), torch::kBFloat16);
+        EXPECT_NE(copy.data_ptr(), w.data_ptr()) << name;  // a bf16 copy
+        EXPECT_TRUE(torch::equal(copy, w.to(torch::kBFloat16))) << name;
       });
-  ASSERT_TRUE(same.ok()) << same;
   EXPECT_EQ(first->stats.tensors, tensors);
   EXPECT_GT(tensors, 0);
 
@@ -79,20 +94,12 @@ TEST(InProcessWeightSyncTest, AFloat32RolloutSharesTheTrainersTensors) {
   ASSERT_TRUE(synced.ok()) << synced.status();
   EXPECT_EQ(synced->stats.bytes, parameters * 4);
   EXPECT_EQ(synced->held, v1::DATA_TYPE_F32);
-  int64_t shared = 0;
-  absl::Status checked = actor->VisitWeights(
-      false, [&](int64_t, const std::vector<std::pair<std::string, torch::Tensor>>& weights) {
-        auto held = (*sampler)->named_parameters();
-        for (const auto& [name, w] : weights) {
-          const torch::Tensor* mine = held.find(name);
-          if (mine == nullptr) continue;
-          EXPECT_EQ(mine->data_ptr(), w.data_ptr()) << name;
-          EXPECT_TRUE(torch::equal(*mine, w)) << name;
-          ++shared;
-        }
-        return absl::OkStatus();
+  const int64_t shared = ForEachWeightPair(
+      *actor, **sampler,
+      [](const std::string& name, const torch::Tensor& mine, const torch::Tensor& w) {
+        EXPECT_EQ(mine.data_ptr(), w.data_ptr()) << name;
+        EXPECT_TRUE(torch::equal(mine, w)) << name;
       });
-  ASSERT_TRUE(checked.ok()) << checked;
   EXPECT_EQ(shared, synced->stats.tensors);
 }
 
