@@ -68,17 +68,28 @@ sys.exit(1 if bad else 0)
 PY
 }
 
-for spec in "ppo ppo" "grpo grpo"; do
+# grpo1: one on-policy step per batch, so neither topology runs the actor's Evaluate (the
+# trainer's own log-probs are the old ones; kl from the rollout's sampling log-probs).
+for spec in "ppo ppo" "grpo grpo" "grpo1 grpo"; do
   set -- $spec
   extra=$ppo_extra
-  [ "$1" = grpo ] && extra=$grpo_extra
-  expect "$1 with rlhf local" 0 "SUCCEEDED" -- \
-    "$bin/rlhf" local "$(job "$1-local" "$2" "$extra")"
-  id=$("$bin/rlhf" submit "$(job "$1-remote" "$2" "$extra" "$endpoints")" --coordinator "$coord")
+  [ "$2" = grpo ] && extra=$grpo_extra
+  local_job=$(job "$1-local" "$2" "$extra")
+  remote_job=$(job "$1-remote" "$2" "$extra" "$endpoints")
+  [ "$1" = grpo1 ] && sed -i 's/"minibatch_size": 2, "ppo_epochs": 2/"minibatch_size": 4, "ppo_epochs": 1/' \
+    "$local_job" "$remote_job"
+  expect "$1 with rlhf local" 0 "SUCCEEDED" -- "$bin/rlhf" local "$local_job"
+  id=$("$bin/rlhf" submit "$remote_job" --coordinator "$coord")
   expect "$1 across five processes" 0 "SUCCEEDED" -- \
     "$bin/rlhf" watch "$id" --coordinator "$coord"
   expect "$1: local and distributed metrics are bitwise equal" 0 "bitwise equal" -- \
     compare "$work/ckpt-$1-local/iter-000003" "$work/ckpt-$1-remote/iter-000003"
+  [ "$1" = grpo1 ] && expect "grpo1: no Evaluate pass in either topology" 0 "^no-evaluate" -- \
+    python3 -c 'import json, sys
+t = [m["time_evaluate_seconds"] for p in sys.argv[1:] for m in json.load(open(p))["metrics"]]
+print(("no-evaluate " if len(t) == 6 and not any(t) else "evaluated ") + str(t))' \
+    "$work/ckpt-$1-local/iter-000003/coordinator_state.json" \
+    "$work/ckpt-$1-remote/iter-000003/coordinator_state.json"
 done
 
 finish
