@@ -73,6 +73,12 @@ absl::StatusOr<GrpoLossResult> GrpoLoss(const GrpoLossInputs& in, const GrpoLoss
       return s;
     }
   }
+  if (in.is_weights.defined()) {
+    if (auto s = CheckSameShape(kFn, "is_weights", in.is_weights, "logprobs", in.logprobs);
+        !s.ok()) {
+      return s;
+    }
+  }
   if (o.loss_type == GrpoLossType::kDapo && o.num_items_in_batch && !(*o.num_items_in_batch > 0)) {
     return absl::InvalidArgumentError(absl::StrCat(kFn, ": num_items_in_batch must be > 0"));
   }
@@ -87,10 +93,17 @@ absl::StatusOr<GrpoLossResult> GrpoLoss(const GrpoLossInputs& in, const GrpoLoss
           (log_ratio.sum(-1) / MaskAsFloat(mask, lp).sum(-1).clamp_min(1.0)).unsqueeze(-1);
     }
     torch::Tensor coef_1 = torch::exp(log_weights);
-    const torch::Tensor coef_2 = coef_1.clamp(1.0 - o.epsilon_low, 1.0 + o.epsilon_high);
-    if (o.delta) coef_1 = coef_1.clamp_max(*o.delta);
     const torch::Tensor adv = in.advantages.unsqueeze(1).to(lp.scalar_type());
-    torch::Tensor per_token = -torch::min(coef_1 * adv, coef_2 * adv);
+    const bool cispo = o.policy_loss == PolicyLossKind::kCispo;
+    torch::Tensor per_token;
+    if (cispo) {
+      per_token = -coef_1.clamp_max(o.epsilon_high).detach() * adv * MaskedZero(lp, mask);
+    } else {
+      const torch::Tensor coef_2 = coef_1.clamp(1.0 - o.epsilon_low, 1.0 + o.epsilon_high);
+      if (o.delta) coef_1 = coef_1.clamp_max(*o.delta);
+      per_token = -torch::min(coef_1 * adv, coef_2 * adv);
+    }
+    if (in.is_weights.defined()) per_token = per_token * in.is_weights.detach();
     GrpoLossResult r;
     torch::Tensor kl;
     if (o.beta != 0) {
@@ -121,8 +134,10 @@ absl::StatusOr<GrpoLossResult> GrpoLoss(const GrpoLossInputs& in, const GrpoLoss
       return x.size(1) == 1 ? x.mean() : BatchMean(x, mask);
     };
     const auto dtype = lp.scalar_type();
-    const torch::Tensor low = (coef_1 < 1.0 - o.epsilon_low) & (adv < 0);
-    const torch::Tensor high = (coef_1 > 1.0 + o.epsilon_high) & (adv > 0);
+    const torch::Tensor low = cispo ? torch::zeros_like(coef_1, torch::kBool)
+                                    : (coef_1 < 1.0 - o.epsilon_low) & (adv < 0);
+    const torch::Tensor high =
+        (coef_1 > (cispo ? o.epsilon_high : 1.0 + o.epsilon_high)) & (adv > 0);
     r.clip_ratio_low = mean(low.to(dtype));
     r.clip_ratio_high = mean(high.to(dtype));
     r.clip_ratio_region = mean((low | high).to(dtype));

@@ -48,6 +48,11 @@ enum class ImportanceSampling {
   kSequence,  // exp(mean_t log ratio) per sequence (GSPO; TRL importance_sampling_level)
 };
 
+enum class PolicyLossKind {
+  kClip,   // -min(c1 A, c2 A), the PPO clipped surrogate
+  kCispo,  // -sg(min(c1, epsilon_high)) A logprob (MiniMax-M1 CISPO; TRL loss_type="cispo")
+};
+
 struct GrpoLossOptions {
   GrpoLossType loss_type = GrpoLossType::kDapo;
   double beta = 0.0;          // KL coefficient (k3 to the reference); TRL default 0
@@ -56,6 +61,8 @@ struct GrpoLossOptions {
   std::optional<double> delta =
       std::nullopt;  // two-sided clip: unclipped ratio capped at delta (INTELLECT-2)
   ImportanceSampling importance_sampling = ImportanceSampling::kToken;
+  // kCispo: epsilon_high is the cap on the weight itself (TRL), epsilon_low and delta unused.
+  PolicyLossKind policy_loss = PolicyLossKind::kClip;
   int64_t max_completion_length = 0;  // kDrGrpo; <= 0: T
   std::optional<double> num_items_in_batch =
       std::nullopt;  // kDapo; nullopt: this batch's token count
@@ -67,6 +74,9 @@ struct GrpoLossInputs {
   torch::Tensor ref_logprobs = {};  // [N, T]; needed when beta != 0
   torch::Tensor advantages;         // [N]
   torch::Tensor mask;               // [N, T] completion mask
+  // [N, T] truncated importance-sampling weights (TruncatedIsWeights), multiplying the
+  // policy term (not the KL); undefined: 1.
+  torch::Tensor is_weights = {};
 };
 
 struct GrpoLossResult {
@@ -76,10 +86,12 @@ struct GrpoLossResult {
   torch::Tensor clip_ratio_low, clip_ratio_high, clip_ratio_region;  // detached token means
 };
 
-// TRL 0.24 GRPOTrainer._compute_loss: l_t = -min(c1 A, c2 A) + beta k3_t with
+// TRL 0.24 GRPOTrainer._compute_loss: l_t = -min(c1 A, c2 A) w_t + beta k3_t with
 // c1 = exp(log ratio) (capped at delta), c2 = clip(exp(log ratio), 1 - eps_low, 1 + eps_high),
-// k3_t = exp(ref - lp) - (ref - lp) - 1; aggregated by loss_type (TRL then divides by the
-// gradient-accumulation steps for grpo/bnpo/dr_grpo: the caller's business).
+// w_t the TIS weight (1 without), k3_t = exp(ref - lp) - (ref - lp) - 1; aggregated by
+// loss_type (TRL then divides by the gradient-accumulation steps for grpo/bnpo/dr_grpo: the
+// caller's business). CISPO (TRL >= 0.25 loss_type="cispo") replaces the first term with
+// -sg(min(c1, eps_high)) A lp_t; its clip ratios count [c1 > eps_high and A > 0].
 absl::StatusOr<GrpoLossResult> GrpoLoss(const GrpoLossInputs& inputs,
                                         const GrpoLossOptions& options = {});
 

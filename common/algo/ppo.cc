@@ -29,7 +29,7 @@ torch::Tensor LastIndex(const torch::Tensor& mask) {
 
 PolicyLossResult PolicyLossImpl(const torch::Tensor& logprobs, const torch::Tensor& old_logprobs,
                                 const torch::Tensor& advantages, const torch::Tensor& mask,
-                                const PolicyLossOptions& o) {
+                                const PolicyLossOptions& o, const torch::Tensor& is_weights) {
   // Padding may hold -inf - -inf = NaN: select, don't multiply, so ratio = 1 there.
   const torch::Tensor log_ratio = MaskedZero(logprobs - old_logprobs, mask);
   const torch::Tensor adv = MaskedZero(advantages, mask);
@@ -40,6 +40,7 @@ PolicyLossResult PolicyLossImpl(const torch::Tensor& logprobs, const torch::Tens
   if (o.dual_clip) {
     per_token = torch::where(adv < 0, torch::min(per_token, -*o.dual_clip * adv), per_token);
   }
+  if (is_weights.defined()) per_token = per_token * is_weights.detach();
   per_token = MaskedZero(per_token, mask);
   PolicyLossResult r;
   r.loss = AggregateLoss(per_token, mask, o.aggregation, o.max_length);
@@ -154,8 +155,16 @@ absl::StatusOr<PolicyLossResult> PpoPolicyLoss(const torch::Tensor& logprobs,
                                                const torch::Tensor& old_logprobs,
                                                const torch::Tensor& advantages,
                                                const torch::Tensor& mask,
-                                               const PolicyLossOptions& options) {
+                                               const PolicyLossOptions& options,
+                                               const torch::Tensor& is_weights) {
   constexpr absl::string_view kFn = "PpoPolicyLoss";
+  if (is_weights.defined()) {
+    if (auto s =
+            CheckTokenTensors(kFn, {{"logprobs", &logprobs}, {"is_weights", &is_weights}}, mask);
+        !s.ok()) {
+      return s;
+    }
+  }
   if (auto s = CheckTokenTensors(
           kFn,
           {{"logprobs", &logprobs}, {"old_logprobs", &old_logprobs}, {"advantages", &advantages}},
@@ -168,7 +177,7 @@ absl::StatusOr<PolicyLossResult> PpoPolicyLoss(const torch::Tensor& logprobs,
         absl::StrCat(kFn, ": dual_clip must be > 1, got ", *options.dual_clip));
   }
   return RunGuarded(kFn, [&]() -> absl::StatusOr<PolicyLossResult> {
-    return PolicyLossImpl(logprobs, old_logprobs, advantages, mask, options);
+    return PolicyLossImpl(logprobs, old_logprobs, advantages, mask, options, is_weights);
   });
 }
 
@@ -190,7 +199,8 @@ absl::StatusOr<ValueLossResult> PpoValueLoss(const torch::Tensor& values,
 
 absl::StatusOr<PpoLossResult> PpoLoss(const PpoLossInputs& in, const PpoLossOptions& options) {
   constexpr absl::string_view kFn = "PpoLoss";
-  auto policy = PpoPolicyLoss(in.logprobs, in.old_logprobs, in.advantages, in.mask, options.policy);
+  auto policy = PpoPolicyLoss(in.logprobs, in.old_logprobs, in.advantages, in.mask, options.policy,
+                              in.is_weights);
   if (!policy.ok()) return policy.status();
   PpoLossResult r;
   r.loss = policy->loss;

@@ -85,11 +85,14 @@ struct PolicyLossResult {
 // l_t = min(l_t, -c A_t) where A_t < 0. Aggregated by options.aggregation.
 // TRL PPOTrainer pg_loss / pg_clipfrac; approx_kl is TRL's 0.5 * mean(diff^2) but over real
 // tokens only (TRL averages over padding too, where diff is 0). Inputs all [B, T].
+// is_weights [B, T] (TruncatedIsWeights; undefined: 1) multiply l_t after the dual clip, as
+// veRL's tis_imp_ratio does.
 absl::StatusOr<PolicyLossResult> PpoPolicyLoss(const torch::Tensor& logprobs,
                                                const torch::Tensor& old_logprobs,
                                                const torch::Tensor& advantages,
                                                const torch::Tensor& mask,
-                                               const PolicyLossOptions& options = {});
+                                               const PolicyLossOptions& options = {},
+                                               const torch::Tensor& is_weights = {});
 
 struct ValueLossOptions {
   std::optional<double> clip_range = 0.2;  // TRL cliprange_value; nullopt: unclipped
@@ -115,6 +118,7 @@ struct PpoLossInputs {
   torch::Tensor values = {}, old_values = {}, returns = {};  // [B, T]; undefined: no critic
   torch::Tensor value_mask = {};                             // [B, T]; undefined: mask
   torch::Tensor entropy = {};                                // [B, T]; undefined: no bonus
+  torch::Tensor is_weights = {};  // [B, T] TIS weights of the policy term; undefined: 1
 };
 
 struct PpoLossOptions {

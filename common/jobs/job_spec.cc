@@ -89,6 +89,12 @@ void ApplyJobSpecDefaults(v1::JobSpec* spec) {
   RLHF_DEFAULT(ppo, vf_coef, 0.1);
   RLHF_DEFAULT(ppo, entropy_coef, 0.0);
   RLHF_DEFAULT(ppo, whiten_advantages, true);
+  if (ppo->importance_sampling_level().empty()) ppo->set_importance_sampling_level("token");
+  if (ppo->loss_aggregation().empty()) ppo->set_loss_aggregation("token_mean");
+  if (ppo->policy_loss().empty()) ppo->set_policy_loss("clip");
+  // CISPO's clip_range_high caps the importance weight itself, not 1 + epsilon.
+  RLHF_DEFAULT(ppo, clip_range_high, ppo->policy_loss() == "cispo" ? 5.0 : ppo->clip_range());
+  RLHF_DEFAULT(ppo, tis_cap, 0.0);
 
   v1::KlSpec* kl = spec->mutable_kl();
   RLHF_DEFAULT(kl, coef, 0.05);
@@ -104,6 +110,8 @@ void ApplyJobSpecDefaults(v1::JobSpec* spec) {
   RLHF_DEFAULT(generation, top_p, 1.0);
   RLHF_DEFAULT(generation, top_k, 0);
   RLHF_DEFAULT(generation, samples_per_prompt, facts.default_samples_per_prompt);
+  RLHF_DEFAULT(generation, dynamic_sampling, false);
+  RLHF_DEFAULT(generation, max_sampling_rounds, 4);
 
   v1::PreferenceSpec* preference = spec->mutable_preference();
   RLHF_DEFAULT(preference, beta, facts.default_beta);
@@ -121,11 +129,14 @@ void ApplyJobSpecDefaults(v1::JobSpec* spec) {
   RLHF_DEFAULT(reward, target_length, 64);
   RLHF_DEFAULT(reward, match_reward, 1.0);
   RLHF_DEFAULT(reward, mismatch_reward, 0.0);
+  RLHF_DEFAULT(reward, overlong_buffer_tokens, 0);
+  RLHF_DEFAULT(reward, overlong_penalty, 1.0);
 
   RLHF_DEFAULT(spec->mutable_checkpoint(), interval, 50);
   RLHF_DEFAULT(spec->mutable_checkpoint(), keep_last, 0);
   RLHF_DEFAULT(spec->mutable_runtime(), seed, 42);
   RLHF_DEFAULT(spec->mutable_runtime(), num_actor_ranks, 1);
+  RLHF_DEFAULT(spec->mutable_runtime(), max_policy_lag, 0);
   if (spec->runtime().precision().empty()) spec->mutable_runtime()->set_precision("fp32");
 }
 

@@ -24,6 +24,8 @@ inline constexpr char kRejectedRewards[] = "rejected_rewards";
 inline constexpr char kNllLoss[] = "nll_loss";
 inline constexpr char kLogOddsRatio[] = "log_odds_ratio";
 inline constexpr char kNumTokens[] = "num_tokens";
+// Mean truncated importance-sampling weight over the step's tokens (ppo.tis_cap > 0).
+inline constexpr char kTisWeight[] = "tis_weight";
 
 // Rollout and iteration metrics (the coordinator's, per iteration). "kl" is the rollout's
 // mean sequence KL to the reference in online jobs (it replaces the trainer's stat).
@@ -34,11 +36,21 @@ inline constexpr char kNonScoreReward[] = "non_score_reward";
 inline constexpr char kResponseLength[] = "response_length";
 inline constexpr char kTokensGenerated[] = "tokens_generated";
 inline constexpr char kValueMean[] = "value_mean";
+// DAPO's overlong shaping (reward.overlong_buffer_tokens > 0): the mean penalty added to
+// the scores (<= 0); reward_mean stays the reward's own score.
+inline constexpr char kOverlongPenalty[] = "overlong_penalty";
+// Dynamic sampling (generation.dynamic_sampling): generate rounds this iteration, and the
+// fraction of the groups sampled whose rewards differed.
+inline constexpr char kSamplingRounds[] = "sampling_rounds";
+inline constexpr char kInformativeGroupFraction[] = "informative_group_fraction";
 // The rollout's sampling log-probs vs the trainer's for the same tokens and policy version
 // (when the actor's Evaluate ran): mean |difference|, and KL(rollout || trainer) by k3.
 inline constexpr char kRolloutLogprobAbsDiff[] = "rollout_logprob_abs_diff";
 inline constexpr char kRolloutKl[] = "rollout_kl";
 inline constexpr char kRolloutPolicyVersion[] = "rollout_policy_version";
+// Optimizer steps between the weights that sampled the batch and those it trains: 0 in the
+// synchronous loop, one iteration's steps with runtime.max_policy_lag 1.
+inline constexpr char kPolicyLag[] = "policy_lag";
 inline constexpr char kPolicyVersion[] = "policy_version";
 inline constexpr char kWeightsVersion[] = "weights_version";
 inline constexpr char kSyncBytes[] = "sync_bytes";
@@ -47,6 +59,9 @@ inline constexpr char kTokensPerSecond[] = "tokens_per_second";
 
 // Stage timings in seconds (rlhf_training_stage_seconds{stage=...}).
 inline constexpr char kTimeGenerateSeconds[] = "time_generate_seconds";
+// With runtime.max_policy_lag: how long the loop waited for the prefetched batch after
+// training (0 when generation hid entirely behind judging and training).
+inline constexpr char kTimeGenerateWaitSeconds[] = "time_generate_wait_seconds";
 inline constexpr char kTimeScoreSeconds[] = "time_score_seconds";
 inline constexpr char kTimeReferenceSeconds[] = "time_reference_seconds";
 inline constexpr char kTimeEvaluateSeconds[] = "time_evaluate_seconds";

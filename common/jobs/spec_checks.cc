@@ -26,35 +26,6 @@ namespace fs = std::filesystem;
 
 absl::string_view Absl(std::string_view s) { return {s.data(), s.size()}; }
 
-// Range checks on one number; `what` is e.g. "> 0" or "in [0, 1]".
-void CheckNumber(double value, bool ok, std::string_view path, std::string_view what,
-                 SpecErrors* errors) {
-  if (!std::isfinite(value) || !ok) {
-    errors->Add(path, absl::StrCat("must be ", Absl(what), ", got ", value));
-  }
-}
-void Positive(double v, std::string_view path, SpecErrors* e) {
-  CheckNumber(v, v > 0, path, "> 0", e);
-}
-void NonNegative(double v, std::string_view path, SpecErrors* e) {
-  CheckNumber(v, v >= 0, path, ">= 0", e);
-}
-void UnitClosed(double v, std::string_view path, SpecErrors* e) {
-  CheckNumber(v, v >= 0 && v <= 1, path, "in [0, 1]", e);
-}
-void UnitHalfOpen(double v, std::string_view path, SpecErrors* e) {
-  CheckNumber(v, v >= 0 && v < 1, path, "in [0, 1)", e);
-}
-
-void CheckOneOf(const std::string& value, std::initializer_list<const char*> allowed,
-                std::string_view path, SpecErrors* errors) {
-  for (const char* a : allowed) {
-    if (value == a) return;
-  }
-  errors->Add(path, absl::StrCat("unknown value \"", value,
-                                 "\"; expected one of: ", absl::StrJoin(allowed, ", ")));
-}
-
 // Checks a Hugging Face model directory; returns its context length (n_positions or
 // max_position_embeddings in config.json), or 0 if unknown or the directory is bad.
 int64_t CheckModelDir(const std::string& dir, std::string_view path, SpecErrors* errors) {
@@ -159,6 +130,35 @@ void CheckDatasetFile(const v1::JobSpec& spec, const std::string& file, std::str
 
 }  // namespace
 
+// Range checks on one number; `what` is e.g. "> 0" or "in [0, 1]".
+void CheckNumber(double value, bool ok, std::string_view path, std::string_view what,
+                 SpecErrors* errors) {
+  if (!std::isfinite(value) || !ok) {
+    errors->Add(path, absl::StrCat("must be ", Absl(what), ", got ", value));
+  }
+}
+void Positive(double v, std::string_view path, SpecErrors* e) {
+  CheckNumber(v, v > 0, path, "> 0", e);
+}
+void NonNegative(double v, std::string_view path, SpecErrors* e) {
+  CheckNumber(v, v >= 0, path, ">= 0", e);
+}
+void UnitClosed(double v, std::string_view path, SpecErrors* e) {
+  CheckNumber(v, v >= 0 && v <= 1, path, "in [0, 1]", e);
+}
+void UnitHalfOpen(double v, std::string_view path, SpecErrors* e) {
+  CheckNumber(v, v >= 0 && v < 1, path, "in [0, 1)", e);
+}
+
+void CheckOneOf(const std::string& value, std::initializer_list<const char*> allowed,
+                std::string_view path, SpecErrors* errors) {
+  for (const char* a : allowed) {
+    if (value == a) return;
+  }
+  errors->Add(path, absl::StrCat("unknown value \"", value,
+                                 "\"; expected one of: ", absl::StrJoin(allowed, ", ")));
+}
+
 void SpecErrors::Add(std::string_view field_path, std::string_view why) {
   lines_.push_back(absl::StrCat(Absl(field_path), ": ", Absl(why)));
 }
@@ -246,6 +246,7 @@ void CheckHyperparameters(const v1::JobSpec& spec, SpecErrors* errors) {
   Positive(ppo.clip_range_value(), "ppo.clip_range_value", errors);
   NonNegative(ppo.vf_coef(), "ppo.vf_coef", errors);
   NonNegative(ppo.entropy_coef(), "ppo.entropy_coef", errors);
+  CheckOnlineVariants(spec, errors);
 
   const v1::KlSpec& kl = spec.kl();
   NonNegative(kl.coef(), "kl.coef", errors);

@@ -18,6 +18,17 @@ v1::Precision PrecisionOf(const v1::JobSpec& spec) {
   return spec.runtime().precision() == "bf16-mixed" ? v1::PRECISION_BF16_MIXED : v1::PRECISION_FP32;
 }
 
+namespace {
+
+// ppo.loss_aggregation (validated: token_mean, sequence_mean or constant_normalizer).
+v1::LossAggregation AggregationOf(const std::string& name) {
+  if (name == "sequence_mean") return v1::LOSS_AGGREGATION_SEQUENCE_MEAN;
+  if (name == "constant_normalizer") return v1::LOSS_AGGREGATION_CONSTANT_NORMALIZER;
+  return v1::LOSS_AGGREGATION_TOKEN_MEAN;
+}
+
+}  // namespace
+
 v1::TrainConfig TrainConfigForJob(const v1::JobSpec& spec, int64_t rows, int64_t policy_version) {
   v1::TrainConfig config;
   const std::string& algorithm = spec.algorithm();
@@ -47,7 +58,14 @@ v1::TrainConfig TrainConfigForJob(const v1::JobSpec& spec, int64_t rows, int64_t
     config.set_epochs(spec.training().ppo_epochs());
     config.set_temperature(spec.generation().temperature());  // as the rollout sampled
     config.set_clip_eps_low(ppo.clip_range());
-    config.set_clip_eps_high(ppo.clip_range());
+    config.set_clip_eps_high(ppo.clip_range_high());
+    config.set_loss_aggregation(AggregationOf(ppo.loss_aggregation()));
+    config.set_importance_sampling(ppo.importance_sampling_level() == "sequence"
+                                       ? v1::IMPORTANCE_SAMPLING_SEQUENCE
+                                       : v1::IMPORTANCE_SAMPLING_TOKEN);
+    config.set_policy_loss(ppo.policy_loss() == "cispo" ? v1::POLICY_LOSS_CISPO
+                                                        : v1::POLICY_LOSS_CLIP);
+    config.set_tis_cap(ppo.tis_cap());
     config.set_vf_coef(ppo.vf_coef());
     config.set_value_clip(ppo.clip_range_value());
     config.set_entropy_coef(ppo.entropy_coef());

@@ -114,6 +114,17 @@ absl::Status ValidateAlgorithmConfig(const AlgorithmConfig& config) {
   if (!(config.clip_eps_low >= 0) || !(config.clip_eps_high >= 0)) {
     return Bad("clip_eps_low and clip_eps_high", ">= 0");
   }
+  if (!(config.tis_cap == 0 || config.tis_cap >= 1)) return Bad("tis_cap", "0 (off) or >= 1");
+  const bool grpo = config.algorithm == Algorithm::kGrpo;
+  if (!grpo && config.importance_sampling != algo::ImportanceSampling::kToken) {
+    return Bad("importance_sampling", "token (sequence-level GSPO is grpo only)");
+  }
+  if (!grpo && config.policy_loss != algo::PolicyLossKind::kClip) {
+    return Bad("policy_loss", "clip (cispo is grpo only)");
+  }
+  if (config.algorithm == Algorithm::kRloo && config.tis_cap != 0) {
+    return Bad("tis_cap", "0 for rloo (its ratio is per sequence)");
+  }
   const BatchKind kind = BatchKindOf(config.algorithm);
   const bool needs_beta =
       config.algorithm == Algorithm::kKto ||

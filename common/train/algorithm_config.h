@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/algo/dpo.h"
+#include "common/algo/grpo.h"
 #include "common/algo/masked.h"
 
 namespace rlhf::train {
@@ -81,6 +82,13 @@ struct AlgorithmConfig {
   std::optional<double> value_clip = 0.2;  // nullopt: unclipped
   double entropy_coef = 0.0;
   double kl_coef = 0.0;  // in-loss k3 KL to ref_logprobs (GRPO beta)
+  // GRPO only: a ratio per token or per sequence (GSPO), and the clipped surrogate or
+  // CISPO (clip_eps_high is then the cap on the importance weight itself).
+  algo::ImportanceSampling importance_sampling = algo::ImportanceSampling::kToken;
+  algo::PolicyLossKind policy_loss = algo::PolicyLossKind::kClip;
+  // Truncated importance sampling: each token's policy loss times min(exp(old_logprobs -
+  // rollout_logprobs), tis_cap); 0 = off (then rollout_logprobs are not needed).
+  double tis_cap = 0.0;
 
   // Preference.
   algo::DpoLossType dpo_loss_type = algo::DpoLossType::kSigmoid;

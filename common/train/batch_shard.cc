@@ -79,11 +79,13 @@ absl::StatusOr<PolicyGradientInputs> ShardRows(const PolicyGradientInputs& input
     torch::Tensor* out;
     const char* name;
   };
-  for (const Field& f : {Field{inputs.old_logprobs, &out.old_logprobs, "old_logprobs"},
-                         Field{inputs.advantages, &out.advantages, "advantages"},
-                         Field{inputs.returns, &out.returns, "returns"},
-                         Field{inputs.old_values, &out.old_values, "old_values"},
-                         Field{inputs.ref_logprobs, &out.ref_logprobs, "ref_logprobs"}}) {
+  for (const Field& f :
+       {Field{inputs.old_logprobs, &out.old_logprobs, "old_logprobs"},
+        Field{inputs.advantages, &out.advantages, "advantages"},
+        Field{inputs.returns, &out.returns, "returns"},
+        Field{inputs.old_values, &out.old_values, "old_values"},
+        Field{inputs.ref_logprobs, &out.ref_logprobs, "ref_logprobs"},
+        Field{inputs.rollout_logprobs, &out.rollout_logprobs, "rollout_logprobs"}}) {
     auto sliced = SliceTokens(f.in, inputs.batch, *r, f.name);
     if (!sliced.ok()) return sliced.status();
     *f.out = *sliced;

@@ -56,11 +56,12 @@ struct EvaluateResult {
 
 struct PolicyGradientInputs {
   SequenceBatch batch;
-  torch::Tensor old_logprobs;       // [N]; undefined: one on-policy step (TrainPolicyGradient)
-  torch::Tensor advantages;         // [N]
-  torch::Tensor returns = {};       // [N] PPO critic; undefined: no value loss
-  torch::Tensor old_values = {};    // [N] PPO critic (value clipping)
-  torch::Tensor ref_logprobs = {};  // [N] in-loss KL (kl_coef > 0)
+  torch::Tensor old_logprobs;           // [N]; undefined: one on-policy step (TrainPolicyGradient)
+  torch::Tensor advantages;             // [N]
+  torch::Tensor returns = {};           // [N] PPO critic; undefined: no value loss
+  torch::Tensor old_values = {};        // [N] PPO critic (value clipping)
+  torch::Tensor ref_logprobs = {};      // [N] in-loss KL (kl_coef > 0)
+  torch::Tensor rollout_logprobs = {};  // [N] the rollout's sampling log-probs (tis_cap > 0)
 };
 
 struct PreferenceInputs {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/algo/grpo.h"
+#include "common/algo/importance_weights.h"
 #include "common/algo/ppo.h"
 #include "common/jobs/metric_names.h"
 #include "common/model/token_logprobs.h"
@@ -91,6 +92,12 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
     if (!ref.ok()) return ref.status();
     ref_logprobs = *ref;
   }
+  torch::Tensor rollout_logprobs;  // truncated importance sampling against the sampler
+  if (config.tis_cap > 0) {
+    auto sampled = ScatterResponseTokens(inputs.rollout_logprobs, *padded, "rollout_logprobs");
+    if (!sampled.ok()) return sampled.status();
+    rollout_logprobs = *sampled;
+  }
   algo::GrpoLossType grpo_loss_type = algo::GrpoLossType::kBnpo;
   if (config.algorithm == Algorithm::kGrpo) {
     auto type = GrpoLossTypeOf(config.aggregation);
@@ -120,6 +127,14 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
                                 mask, config.aggregation);
         stats.Add(metric::kEntropy, entropy);
         stats.Add(metric::kApproxKl, 0.5 * algo::MaskedMean((out->logprobs - old).square(), mask));
+        torch::Tensor is_weights;
+        if (config.tis_cap > 0) {
+          auto w = algo::TruncatedIsWeights(old.detach(), select(rollout_logprobs), mask,
+                                            config.tis_cap);
+          if (!w.ok()) return w.status();
+          is_weights = *w;
+          stats.Add(metric::kTisWeight, algo::MaskedMean(is_weights, mask));
+        }
         torch::Tensor objective;  // the algorithm's loss (PPO's includes the value loss)
         if (config.algorithm == Algorithm::kGrpo) {
           algo::GrpoLossOptions grpo;
@@ -128,13 +143,16 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
           grpo.epsilon_low = config.clip_eps_low;
           grpo.epsilon_high = config.clip_eps_high;
           grpo.max_completion_length = micro.minibatch_width;  // Dr. GRPO's constant
+          grpo.importance_sampling = config.importance_sampling;
+          grpo.policy_loss = config.policy_loss;
           // GRPO's advantage is one per sequence, broadcast over its tokens on the wire.
           auto loss = algo::GrpoLoss(
               {.logprobs = out->logprobs,
                .old_logprobs = old,
                .ref_logprobs = config.kl_coef != 0 ? select(ref_logprobs) : torch::Tensor(),
                .advantages = algo::MaskedRowMean(select(*advantages), mask),
-               .mask = mask},
+               .mask = mask,
+               .is_weights = is_weights},
               grpo);
           if (!loss.ok()) return loss.status();
           objective = loss->loss * share;
@@ -153,7 +171,8 @@ absl::StatusOr<TrainStats> PolicyTrainer::TrainPolicyGradientImpl(
           algo::PpoLossInputs ppo{.logprobs = out->logprobs,
                                   .old_logprobs = old,
                                   .advantages = select(*advantages),
-                                  .mask = mask};
+                                  .mask = mask,
+                                  .is_weights = is_weights};
           if (critic) {
             ppo.values = out->values.slice(1, 0, width).to(torch::kFloat32);
             ppo.old_values = select(old_values);

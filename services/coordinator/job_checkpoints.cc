@@ -99,6 +99,7 @@ absl::Status JobLoop::LoadCheckpointState(const fs::path& dir) {
 }
 
 absl::Status JobLoop::RestoreFrom(const std::string& checkpoint, bool reset_actor) {
+  DropPrefetch();  // sampled from weights and a cursor about to be replaced
   bool restored = false;
   for (const fs::path& candidate : CheckpointCandidates(checkpoint)) {
     absl::Status loaded = LoadCheckpointState(candidate);
@@ -170,7 +171,7 @@ absl::Status JobLoop::WriteCheckpoint(int64_t iteration, std::string* path) {
   nlohmann::json state = {
       {"format", "rlhf.coordinator.v1"},   {"job_id", job_.id()},
       {"algorithm", spec_.algorithm()},    {"iteration", iteration},
-      {"total_iterations", total_},        {"cursor", data_->cursor()},
+      {"total_iterations", total_},        {"cursor", CheckpointCursor()},
       {"kl_coef", kl_->value()},           {"seed", spec_.runtime().seed()},
       {"policy_version", policy_version_}, {"metrics", history_},
   };

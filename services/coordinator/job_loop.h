@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -67,6 +68,7 @@ class JobLoop {
     // No Evaluate was asked for (SkipsEvaluate): `evaluated` holds the rollout's sampling
     // log-probs, for the KL metric only, and the TrainRequest leaves old_logprobs out.
     bool on_policy = false;
+    bool scored = false;  // `scores` came with the rollout (dynamic sampling): no Score call
   };
 
   absl::Status Prepare();
@@ -94,8 +96,40 @@ class JobLoop {
 
   // online_iteration.cc: the stages of DESIGN.md's "One PPO iteration".
   absl::Status OnlineIteration(int64_t iteration, Metrics* metrics);
-  absl::Status GenerateRollout(int64_t iteration, Rollout* rollout, Metrics* metrics);
+  // Round r > 0 of an iteration (dynamic sampling) samples with another seed. The rollout
+  // must serve policy `version` (passed in: a prefetch runs while Train moves
+  // policy_version_).
+  absl::Status GenerateRollout(int64_t iteration, int64_t round, int64_t version, Rollout* rollout,
+                               Metrics* metrics);
+  // The iteration's samples, generated (or dynamically sampled, with their scores) from
+  // policy `version`.
+  absl::Status SampleRollout(int64_t iteration, int64_t version, Rollout* rollout, Judged* judged,
+                             Metrics* metrics);
+  // layout and sequences from examples, responses and generated.completions.
+  void CompleteRollout(Rollout* rollout);
+  absl::Status ScoreRequestFor(const Rollout& rollout, v1::ScoreRequest* request);
+  // Scores, reference log-probs and (unless SkipsEvaluate) the actor's Evaluate, in
+  // parallel; the Score call is left out when judged->scored.
   absl::Status JudgeRollout(const Rollout& rollout, Judged* judged, Metrics* metrics);
+  // dynamic_sampling.cc: DAPO's dynamic sampling. Generates and scores rounds of
+  // batch_size prompts, keeping the groups whose rewards differ, until batch_size groups
+  // are kept or generation.max_sampling_rounds is reached (then dropped groups fill the
+  // batch); `rollout` and `scores` are the chosen groups in the order they were sampled.
+  absl::Status SampleInformativeGroups(int64_t iteration, int64_t version, Rollout* rollout,
+                                       v1::ScoreResponse* scores, Metrics* metrics);
+
+  // rollout_pipeline.cc: runtime.max_policy_lag. TakeRollout hands out the iteration's
+  // samples: the prefetched ones when they are for it and within the lag bound, else
+  // sampled now. StartPrefetch samples `iteration`'s batch in the background from the
+  // rollout's current weights; AwaitPrefetch waits for it (before the weight sync);
+  // DropPrefetch waits and discards it (before a restore, on errors).
+  absl::Status TakeRollout(int64_t iteration, Rollout* rollout, Judged* judged, Metrics* metrics);
+  void StartPrefetch(int64_t iteration);
+  void AwaitPrefetch(Metrics* metrics);
+  void DropPrefetch();
+  // The data cursor a checkpoint records: before a prefetched batch, which a resumed job
+  // samples again (no prompt skipped, none trained on twice).
+  int64_t CheckpointCursor() const;
   // Whether a batch of `rows` is trained in one on-policy step whose advantages never read
   // the old log-probs, so the actor's Evaluate pass is redundant (issue 16).
   bool SkipsEvaluate(int64_t rows) const;
@@ -127,8 +161,20 @@ class JobLoop {
   int64_t first_iteration_ = 1;
   int64_t total_ = 0;
   int64_t policy_version_ = 0;
+  int64_t last_train_steps_ = 0;  // optimizer steps of the last Train call
   std::vector<int64_t> stop_ids_;
   nlohmann::json history_ = nlohmann::json::array();
+
+  struct Prefetched {
+    absl::Status status;
+    Rollout rollout;
+    Judged judged;  // scores only, with dynamic sampling
+    Metrics metrics;
+  };
+  int64_t prefetch_iteration_ = 0;  // the iteration prefetch_ samples for; 0: none
+  int64_t prefetch_cursor_ = 0;     // the data cursor before it
+  // Last member: destroyed (joined) before anything the prefetch thread reads.
+  std::future<Prefetched> prefetch_;
 };
 
 }  // namespace rlhf::coordinator

@@ -98,6 +98,7 @@ absl::Status JobLoop::Train(const v1::TrainRequest& train, Metrics* metrics) {
   if (trained.policy_version() != expected) {
     return RoleVersionMismatch("actor", trained.policy_version(), expected);
   }
+  last_train_steps_ = trained.policy_version() - policy_version_;
   policy_version_ = trained.policy_version();
   for (const auto& [name, value] : trained.stats()) (*metrics)[name] = value;
   return absl::OkStatus();

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/algo/advantages.h"
 #include "common/algo/kl.h"
+#include "common/algo/overlong_penalty.h"
 #include "common/jobs/metric_names.h"
 #include "common/jobs/train_config.h"
 #include "common/rpc/tensor_codec.h"
@@ -59,15 +60,27 @@ void RolloutMismatch(const torch::Tensor& trainer, const v1::GenerateResponse& g
 absl::Status JobLoop::OnlineIteration(int64_t iteration, Metrics* metrics) {
   const auto start = Clock::now();
   Rollout rollout;
-  RLHF_RETURN_IF_ERROR(GenerateRollout(iteration, &rollout, metrics));
-  if (hooks_.cancelled()) return absl::CancelledError("cancelled");
   Judged judged;
-  RLHF_RETURN_IF_ERROR(JudgeRollout(rollout, &judged, metrics));
-  if (hooks_.cancelled()) return absl::CancelledError("cancelled");
-  v1::TrainRequest train;
+  RLHF_RETURN_IF_ERROR(TakeRollout(iteration, &rollout, &judged, metrics));
+  (*metrics)[metric::kPolicyLag] =
+      static_cast<double>(policy_version_ - rollout.generated.policy_version());
+  // runtime.max_policy_lag: the next batch samples from the current weights while this
+  // one is judged and trained; it is awaited before the sync replaces those weights.
+  if (spec_.runtime().max_policy_lag() > 0 && iteration < total_) StartPrefetch(iteration + 1);
   Metrics rollout_metrics;
-  RLHF_RETURN_IF_ERROR(BuildPolicyGradient(rollout, judged, &train, &rollout_metrics));
-  RLHF_RETURN_IF_ERROR(Train(train, metrics));
+  absl::Status trained = [&]() -> absl::Status {
+    if (hooks_.cancelled()) return absl::CancelledError("cancelled");
+    RLHF_RETURN_IF_ERROR(JudgeRollout(rollout, &judged, metrics));
+    if (hooks_.cancelled()) return absl::CancelledError("cancelled");
+    v1::TrainRequest train;
+    RLHF_RETURN_IF_ERROR(BuildPolicyGradient(rollout, judged, &train, &rollout_metrics));
+    return Train(train, metrics);
+  }();
+  if (!trained.ok()) {
+    DropPrefetch();
+    return trained;
+  }
+  AwaitPrefetch(metrics);
   RLHF_RETURN_IF_ERROR(Sync(metrics));
   // The rollout's own numbers win over the trainer's stats of the same name (kl).
   for (const auto& [name, value] : rollout_metrics) (*metrics)[name] = value;
@@ -81,7 +94,17 @@ absl::Status JobLoop::OnlineIteration(int64_t iteration, Metrics* metrics) {
   return absl::OkStatus();
 }
 
-absl::Status JobLoop::GenerateRollout(int64_t iteration, Rollout* rollout, Metrics* metrics) {
+absl::Status JobLoop::SampleRollout(int64_t iteration, int64_t version, Rollout* rollout,
+                                    Judged* judged, Metrics* metrics) {
+  if (!spec_.generation().dynamic_sampling()) {
+    return GenerateRollout(iteration, /*round=*/0, version, rollout, metrics);
+  }
+  judged->scored = true;
+  return SampleInformativeGroups(iteration, version, rollout, &judged->scores, metrics);
+}
+
+absl::Status JobLoop::GenerateRollout(int64_t iteration, int64_t round, int64_t version,
+                                      Rollout* rollout, Metrics* metrics) {
   const v1::GenerationSpec& gen = spec_.generation();
   const int64_t n = gen.samples_per_prompt();
   rollout->samples_per_prompt = n;
@@ -98,13 +121,14 @@ absl::Status JobLoop::GenerateRollout(int64_t iteration, Rollout* rollout, Metri
   sampling->set_top_p(static_cast<float>(gen.top_p()));
   for (int64_t id : stop_ids_) sampling->add_stop_ids(id);
   generate.set_seed(static_cast<uint64_t>(spec_.runtime().seed()) * 1000000007ULL +
-                    static_cast<uint64_t>(iteration) * 1000003ULL);
+                    static_cast<uint64_t>(iteration) * 1000003ULL +
+                    static_cast<uint64_t>(round) * 7919ULL);
   const auto start = Clock::now();
   RLHF_RETURN_IF_ERROR(WithContext(clients_.Generate(generate, &rollout->generated), "generate"));
   (*metrics)[metric::kTimeGenerateSeconds] = Seconds(start);
   // Samples count only from the policy this iteration asked for.
-  if (rollout->generated.policy_version() != policy_version_) {
-    return RoleVersionMismatch("rollout", rollout->generated.policy_version(), policy_version_);
+  if (rollout->generated.policy_version() != version) {
+    return RoleVersionMismatch("rollout", rollout->generated.policy_version(), version);
   }
 
   auto responses = rpc::TokensFromProto(rollout->generated.completions());
@@ -115,14 +139,19 @@ absl::Status JobLoop::GenerateRollout(int64_t iteration, Rollout* rollout, Metri
     return absl::InternalError(absl::StrCat("generate: ", rows, " completions for ",
                                             rollout->examples.size(), " prompts x ", n));
   }
+  CompleteRollout(rollout);
+  return absl::OkStatus();
+}
+
+void JobLoop::CompleteRollout(Rollout* rollout) {
   rollout->layout = RaggedLayout::Of(rollout->responses);
   Rows expanded;
   for (const jobs::TokenizedExample* e : rollout->examples) {
-    for (int64_t k = 0; k < n; ++k) expanded.push_back(e->prompt);
+    for (int64_t k = 0; k < rollout->samples_per_prompt; ++k) expanded.push_back(e->prompt);
   }
+  rollout->sequences.Clear();
   rpc::TokensToProto(expanded, rollout->sequences.mutable_prompts());
   *rollout->sequences.mutable_responses() = rollout->generated.completions();
-  return absl::OkStatus();
 }
 
 // One optimizer step (1 epoch, 1 minibatch) on samples of the current policy, no critic,
@@ -139,22 +168,27 @@ bool JobLoop::SkipsEvaluate(int64_t rows) const {
          std::max<int64_t>(config.num_minibatches(), 1) == 1;
 }
 
-absl::Status JobLoop::JudgeRollout(const Rollout& rollout, Judged* judged, Metrics* metrics) {
-  const v1::GenerationSpec& gen = spec_.generation();
-  const int64_t rows = rollout.layout.rows();
-  v1::ScoreRequest score_request;
-  *score_request.mutable_batch() = rollout.sequences;
-  for (int64_t row = 0; row < rows; ++row) {
+absl::Status JobLoop::ScoreRequestFor(const Rollout& rollout, v1::ScoreRequest* request) {
+  *request->mutable_batch() = rollout.sequences;
+  for (int64_t row = 0; row < rollout.layout.rows(); ++row) {
     const jobs::TokenizedExample* e = rollout.examples[row / rollout.samples_per_prompt];
     // Ids past the tokenizer (padded embedding rows, e.g. Qwen2) have no text: Decode
     // skips them, as the tokenizers library does.
     auto text = tokenizer_->Decode(rollout.responses[row], /*skip_special_tokens=*/true);
     if (!text.ok()) return WithContext(text.status(), "decoding a completion");
-    score_request.add_prompt_texts(e->prompt_text);
-    score_request.add_response_texts(*text);
-    score_request.add_references(e->reference);
+    request->add_prompt_texts(e->prompt_text);
+    request->add_response_texts(*text);
+    request->add_references(e->reference);
   }
-  *score_request.mutable_reward() = spec_.reward();  // the job's reward, on every service
+  *request->mutable_reward() = spec_.reward();  // the job's reward, on every service
+  return absl::OkStatus();
+}
+
+absl::Status JobLoop::JudgeRollout(const Rollout& rollout, Judged* judged, Metrics* metrics) {
+  const v1::GenerationSpec& gen = spec_.generation();
+  const int64_t rows = rollout.layout.rows();
+  v1::ScoreRequest score_request;
+  if (!judged->scored) RLHF_RETURN_IF_ERROR(ScoreRequestFor(rollout, &score_request));
   v1::LogProbsRequest ref_request;
   *ref_request.mutable_batch() = rollout.sequences;
   ref_request.set_temperature(static_cast<float>(gen.temperature()));
@@ -175,7 +209,10 @@ absl::Status JobLoop::JudgeRollout(const Rollout& rollout, Judged* judged, Metri
       std::launch::async, timed, [&] { return clients_.LogProbs(ref_request, &judged->reference); },
       &ref_s);
   auto score_call = std::async(
-      std::launch::async, timed, [&] { return clients_.Score(score_request, &judged->scores); },
+      std::launch::async, timed,
+      [&] {
+        return judged->scored ? absl::OkStatus() : clients_.Score(score_request, &judged->scores);
+      },
       &score_s);
   judged->on_policy = SkipsEvaluate(rows);
   absl::Status eval_status;
@@ -191,7 +228,7 @@ absl::Status JobLoop::JudgeRollout(const Rollout& rollout, Judged* judged, Metri
   RLHF_RETURN_IF_ERROR(WithContext(score_status, "score"));
   RLHF_RETURN_IF_ERROR(WithContext(eval_status, "evaluate"));
   (*metrics)[metric::kTimeReferenceSeconds] = ref_s;
-  (*metrics)[metric::kTimeScoreSeconds] = score_s;
+  if (!judged->scored) (*metrics)[metric::kTimeScoreSeconds] = score_s;
   (*metrics)[metric::kTimeEvaluateSeconds] = eval_s;
   if (judged->evaluated.policy_version() != policy_version_) {
     return RoleVersionMismatch("actor", judged->evaluated.policy_version(), policy_version_);
@@ -226,6 +263,16 @@ absl::Status JobLoop::BuildPolicyGradient(const Rollout& rollout, const Judged& 
   const auto& score_values = judged.scores.scores();
   inputs.scores =
       torch::tensor(std::vector<float>(score_values.begin(), score_values.end()), torch::kFloat32);
+  const double reward_mean = inputs.scores.mean().item<double>();
+  const double reward_std = rows > 1 ? inputs.scores.std().item<double>() : 0.0;
+  if (const int64_t buffer = spec_.reward().overlong_buffer_tokens(); buffer > 0) {
+    auto penalty =
+        algo::OverlongPenalty(inputs.mask.sum(1), spec_.generation().max_response_tokens(), buffer,
+                              spec_.reward().overlong_penalty());
+    if (!penalty.ok()) return WithContext(penalty.status(), "reward.overlong_buffer_tokens");
+    inputs.scores = inputs.scores + penalty->to(torch::kFloat32);
+    (*metrics)[metric::kOverlongPenalty] = penalty->mean().item<double>();
+  }
   torch::Tensor values_flat;
   if (facts_->critic) {
     auto values = FlatTensor(judged.evaluated.values(), layout.tokens, "evaluate: values");
@@ -256,14 +303,20 @@ absl::Status JobLoop::BuildPolicyGradient(const Rollout& rollout, const Judged& 
     (*metrics)[metric::kValueMean] = values_flat.mean().item<double>();
   }
   if (facts_->kl == jobs::KlPlacement::kLoss) SetTensor(*ref_flat, pg->mutable_ref_logprobs());
+  if (spec_.ppo().tis_cap() > 0) {
+    auto sampled =
+        FlatTensor(generated.sampling_logprobs(), layout.tokens, "generate: sampling_logprobs");
+    if (!sampled.ok()) return sampled.status();
+    SetTensor(*sampled, pg->mutable_rollout_logprobs());
+  }
   if (!judged.on_policy) RolloutMismatch(*old_flat, rollout.generated, metrics);
   *train->mutable_config() = jobs::TrainConfigForJob(spec_, rows, policy_version_);
 
   const torch::Tensor sequence_kl = advantages->kl.sum(1);
   const double mean_kl = sequence_kl.mean().item<double>();
   kl_->Update(mean_kl, rows);
-  (*metrics)[metric::kRewardMean] = inputs.scores.mean().item<double>();
-  (*metrics)[metric::kRewardStd] = rows > 1 ? inputs.scores.std().item<double>() : 0.0;
+  (*metrics)[metric::kRewardMean] = reward_mean;
+  (*metrics)[metric::kRewardStd] = reward_std;
   (*metrics)[metric::kKl] = mean_kl;
   (*metrics)[metric::kKlCoef] = kl_coef;
   (*metrics)[metric::kNonScoreReward] = advantages->non_score_rewards.sum(1).mean().item<double>();

@@ -34,12 +34,26 @@ constexpr GaugeName kGauges[] = {
      "Mean |rollout sampling log-prob - trainer log-prob| over the last batch's tokens"},
     {metric::kRolloutKl, "rlhf_training_rollout_kl",
      "Mean per-token KL(rollout || trainer) of the last batch (k3 on the rollout's samples)"},
+    {metric::kTisWeight, "rlhf_training_tis_weight",
+     "Mean truncated importance-sampling weight of the last step (ppo.tis_cap)"},
+    {metric::kOverlongPenalty, "rlhf_training_overlong_penalty",
+     "Mean DAPO overlong penalty added to the last batch's scores"},
+    {metric::kPolicyLag, "rlhf_training_policy_lag",
+     "Optimizer steps between the weights that sampled the last batch and those it trained"},
+    {metric::kSamplingRounds, "rlhf_training_sampling_rounds",
+     "Generate rounds of the last iteration (dynamic sampling)"},
+    {metric::kInformativeGroupFraction, "rlhf_training_informative_group_fraction",
+     "Fraction of the last iteration's sampled groups whose rewards differed"},
 };
 
 constexpr std::pair<const char*, const char*> kStages[] = {
-    {metric::kTimeGenerateSeconds, "generate"},   {metric::kTimeScoreSeconds, "score"},
-    {metric::kTimeReferenceSeconds, "reference"}, {metric::kTimeEvaluateSeconds, "evaluate"},
-    {metric::kTimeTrainSeconds, "train"},         {metric::kTimeSyncSeconds, "sync"},
+    {metric::kTimeGenerateSeconds, "generate"},
+    {metric::kTimeScoreSeconds, "score"},
+    {metric::kTimeReferenceSeconds, "reference"},
+    {metric::kTimeEvaluateSeconds, "evaluate"},
+    {metric::kTimeTrainSeconds, "train"},
+    {metric::kTimeSyncSeconds, "sync"},
+    {metric::kTimeGenerateWaitSeconds, "generate_wait"},
     {metric::kTimeIterationSeconds, "iteration"},
 };
 

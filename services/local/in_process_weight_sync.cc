@@ -6,7 +6,7 @@ namespace rlhf::coordinator {
 
 absl::StatusOr<InProcessSync> SyncWeightsInProcess(actor::ActorCore& actor,
                                                    rollout::RolloutCore& rollout,
-                                                   v1::DataType wire_dtype) {
+                                                   v1::DataType wire_dtype, bool share) {
   absl::StatusOr<torch::ScalarType> wire = torch::kFloat32;
   if (wire_dtype != v1::DATA_TYPE_UNSPECIFIED) wire = rpc::TorchDtype(wire_dtype);
   if (!wire.ok()) return wire.status();
@@ -25,7 +25,7 @@ absl::StatusOr<InProcessSync> SyncWeightsInProcess(actor::ActorCore& actor,
         out.stats.tensors = static_cast<int64_t>(weights.size());
         out.stats.bytes = assembled.bytes;
         // Under the actor's lock: nothing trains while the rollout installs them.
-        served = rollout.ShareWeights(assembled);
+        served = share ? rollout.ShareWeights(assembled) : rollout.SwapWeights(assembled);
         return served.status();
       });
   if (!visited.ok()) return visited;

@@ -9,7 +9,8 @@
 // parameter present, shapes equal, nothing installed unless all are), the same weights (a
 // float32 -> bf16 conversion rounds once either way), the actor's version served, and
 // stats counted as the stream in `wire_dtype` would count them (the coordinator's dtype
-// negotiation is unchanged).
+// negotiation is unchanged). `share` false always copies: a pipelined job
+// (runtime.max_policy_lag > 0) generates while it trains, so the sampler needs its own.
 
 #include "absl/status/statusor.h"
 #include "common/serving/actor/actor_core.h"
@@ -20,6 +21,6 @@ namespace rlhf::coordinator {
 
 absl::StatusOr<InProcessSync> SyncWeightsInProcess(actor::ActorCore& actor,
                                                    rollout::RolloutCore& rollout,
-                                                   v1::DataType wire_dtype);
+                                                   v1::DataType wire_dtype, bool share = true);
 
 }  // namespace rlhf::coordinator

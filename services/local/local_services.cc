@@ -24,7 +24,9 @@ server::ServerOptions InProcessOptions() {
   server::ServerOptions options;
   options.listen_address = "127.0.0.1:0";  // gRPC needs one port; calls use in-process channels
   options.metrics_address = "";            // the coordinator's registry serves job metrics
-  options.worker_threads = 4;  // one call per service at a time; Evaluate/LogProbs/Score overlap
+  // Evaluate, LogProbs and Score overlap, and with runtime.max_policy_lag a prefetched
+  // Generate (then Score, with dynamic sampling) runs beside them and Train.
+  options.worker_threads = 5;
   return options;
 }
 
@@ -39,6 +41,9 @@ struct LocalServices::State {
   // The cores the actor and rollout services serve, for the in-process weight sync.
   std::shared_ptr<actor::ActorCore> actor_core;
   std::shared_ptr<rollout::RolloutCore> rollout_core;
+  // The rollout may sample from the trainer's own tensors: only when it never samples
+  // during a training step (runtime.max_policy_lag 0).
+  bool share_weights = true;
 };
 
 LocalServices::LocalServices(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -94,6 +99,7 @@ absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(
     auto sampler = model::LoadCausalLm(spec.models().policy_dir(), *policy_load);
     if (!sampler.ok()) return sampler.status();
     state->rollout_core = std::make_shared<rollout::RolloutCore>(*sampler);
+    state->share_weights = spec.runtime().max_policy_lag() == 0;
     state->rollout->SetCore(state->rollout_core);
     auto reward_load = device.Resolve(spec.models().reward_dir());
     if (!reward_load.ok()) return reward_load.status();
@@ -131,7 +137,8 @@ ServiceChannels LocalServices::Channels() {
     if (state->rollout_core == nullptr) {
       return absl::FailedPreconditionError("weight sync: this job has no in-process rollout");
     }
-    return SyncWeightsInProcess(*state->actor_core, *state->rollout_core, wire_dtype);
+    return SyncWeightsInProcess(*state->actor_core, *state->rollout_core, wire_dtype,
+                                state->share_weights);
   };
   return channels;
 }

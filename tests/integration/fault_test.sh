@@ -107,6 +107,42 @@ cmp -s "$work/ckpt-clean/final/model.safetensors" "$work/ckpt-damaged/final/mode
   ok "damaged checkpoints: the final policy equals the uninterrupted run's" ||
   fail "damaged checkpoints: the final policy differs from the uninterrupted run's"
 
+# A pipelined job (runtime.max_policy_lag 1: batch k+1 is sampled while batch k trains)
+# with its coordinator killed mid-job: the restarted one resumes from the checkpoint, whose
+# data cursor excludes the batch that was in flight, and samples that batch again from the
+# restored weights (policy lag 0 once, then one iteration's 4 steps again): every iteration
+# and optimizer step once, and the same prompts consumed as the uninterrupted pipelined run.
+lag_job() {  # lag_job NAME
+  sed 's/"seed": 5/"seed": 5, "max_policy_lag": 1/; s/"iterations": [0-9]*/"iterations": 8/' \
+    "$(job "$1")" >"$work/$1-lag.json"
+  echo "$work/$1-lag.json"
+}
+id=$("$bin/rlhf" submit "$(lag_job lagclean)" --coordinator "$coord")
+expect "pipelined (max_policy_lag 1) uninterrupted run" 0 "SUCCEEDED" -- \
+  "$bin/rlhf" watch "$id" --coordinator "$coord"
+id=$("$bin/rlhf" submit "$(lag_job lagkill)" --coordinator "$coord")
+wait_iteration "$id" 3
+kill -9 "${pid[coordinator]}"; wait "${pid[coordinator]}" 2>/dev/null
+killed_at=${it:-0}
+start_coordinator 20
+expect "pipelined job, coordinator killed at iteration $killed_at: the resumed job SUCCEEDS" 0 \
+  "SUCCEEDED" -- "$bin/rlhf" watch "$id" --coordinator "$coord"
+python3 - "$work/ckpt-lagclean/iter-000008" "$work/ckpt-lagkill/iter-000008" <<'PY' &&
+import json, sys
+clean, killed = (json.load(open(d + "/coordinator_state.json")) for d in sys.argv[1:])
+steps = json.load(open(sys.argv[2] + "/policy/trainer_state.json"))["policy_version"]
+assert steps == 8 * 4, steps
+history = killed["metrics"]
+assert [m["iteration"] for m in history] == list(range(1, 9)), history
+assert clean["cursor"] == killed["cursor"] == 8 * 4, (clean["cursor"], killed["cursor"])
+lags = [m["policy_lag"] for m in history]
+assert [m["policy_lag"] for m in clean["metrics"]] == [0] + [4] * 7, clean["metrics"]
+assert lags.count(0) == 2 and set(lags) == {0, 4}, lags  # the start, and the resume
+print("     policy lag per iteration after the resume:", lags)
+PY
+  ok "pipelined job: every iteration and optimizer step once, the same prompts as uninterrupted" ||
+  fail "pipelined job: iterations, steps or data order differ from the uninterrupted run"
+
 # SIGTERM to a coordinator whose job is inside a long Train: it cancels its in-flight calls
 # (the actor stops at its next optimizer step), leaves the job RUNNING for the next start
 # and exits 0 in seconds, not when the Train would have ended.

@@ -94,6 +94,68 @@ d32 = [r[\"rollout_logprob_abs_diff\"] for r in fp32] + [r[\"rollout_kl\"] for r
 d16 = [r[\"rollout_logprob_abs_diff\"] for r in bf16]
 print((\"mismatch-as-expected \" if max(d32) < 1e-4 and min(d16) > 1e-3
        else \"mismatch-unexpected \") + str((d32, d16)))' '$work/grpo.jsonl' '$work/bf16.jsonl'"
+# The policy-loss variants on the GRPO job. GSPO: a sequence-level ratio with clip-higher and
+# the original GRPO's sequence mean. CISPO with DAPO's overlong shaping (responses past 3 of
+# the 6 tokens lose reward) and TIS capped at 1, so the mean weight is below 1 exactly when
+# the rollout's log-probs differ from the trainer's: not with an fp32 rollout, yes with bf16.
+sed 's#"dir": "[^"]*"#"dir": "'"$work"'/ckpt-gspo"#; s#"runtime"#"ppo": {"importance_sampling_level": "sequence", "clip_range_high": 0.28, "loss_aggregation": "sequence_mean"}, "runtime"#' \
+  "$work/grpo.json" >"$work/gspo.json"
+expect "GSPO (sequence-level ratio) job" 0 "summary: SUCCEEDED after 3/3" -- \
+  "$rlhf" local "$work/gspo.json"
+sed 's#"dir": "[^"]*"#"dir": "'"$work"'/ckpt-cispo"#; s#"runtime"#"ppo": {"policy_loss": "cispo", "tis_cap": 1.0}, "runtime"#; s#"target_length": 4}#"target_length": 4, "overlong_buffer_tokens": 3}#' \
+  "$work/grpo.json" >"$work/cispo.json"
+expect "CISPO + TIS + overlong shaping: penalties in [-1, 0), TIS weight 1 (fp32) vs < 1 (bf16)" 0 \
+  "^as-expected " -- bash -c "'$rlhf' local '$work/cispo.json' --metrics-jsonl '$work/cispo.jsonl' \
+  >/dev/null 2>&1 && '$rlhf' local '$work/cispo.json' --dtype bfloat16 \
+  --metrics-jsonl '$work/cispo16.jsonl' >/dev/null 2>&1 && python3 -c 'import json, sys
+fp32, bf16 = ([json.loads(line) for line in open(p)] for p in sys.argv[1:])
+pen = [r[\"overlong_penalty\"] for r in fp32]
+w32 = [r[\"tis_weight\"] for r in fp32]
+w16 = [r[\"tis_weight\"] for r in bf16]
+good = (len(pen) == 3 and min(pen) >= -1 and max(pen) <= 0 and min(pen) < 0 and
+        min(w32) > 1 - 1e-4 and max(w32) <= 1 and max(w16) < 1 - 1e-4)
+print((\"as-expected \" if good else \"unexpected \") + str((pen, w32, w16)))' '$work/cispo.jsonl' '$work/cispo16.jsonl'"
+# DAPO's dynamic sampling. A regex reward ("e" in the response) splits some groups and not
+# others: an iteration ends its rounds early exactly when batch_size groups differed, and
+# the data cursor advanced by batch_size prompts per round. A length reward on responses
+# that all run to the limit makes every group uniform: every iteration takes the 3 rounds
+# allowed and trains on filler groups.
+sed 's#"dir": "[^"]*"#"dir": "'"$work"'/ckpt-dyn"#; s#"samples_per_prompt": 2#"samples_per_prompt": 2, "dynamic_sampling": true, "max_sampling_rounds": 3#; s#"reward": {"kind": "length", "target_length": 4}#"reward": {"kind": "regex", "pattern": "e"}#' \
+  "$work/grpo.json" >"$work/dyn.json"
+sed 's#"dir": "[^"]*"#"dir": "'"$work"'/ckpt-dyn-uniform"#; s#"samples_per_prompt": 2#"samples_per_prompt": 2, "dynamic_sampling": true, "max_sampling_rounds": 3#; s#"target_length": 4#"target_length": 1#; s#"max_response_tokens": 6#"max_response_tokens": 3#' \
+  "$work/grpo.json" >"$work/dyn-uniform.json"
+expect "dynamic sampling: rounds end when batch_size groups differ; the cursor counts every round" 0 \
+  "^as-expected " -- bash -c "'$rlhf' local '$work/dyn.json' --metrics-jsonl '$work/dyn.jsonl' >/dev/null 2>&1 &&
+  '$rlhf' local '$work/dyn-uniform.json' --metrics-jsonl '$work/dyn-uniform.jsonl' >/dev/null 2>&1 &&
+  python3 -c 'import json, sys
+dyn, uni = ([json.loads(line) for line in open(p)] for p in sys.argv[1:3])
+state = json.load(open(sys.argv[3]))
+rounds = [r[\"sampling_rounds\"] for r in dyn]
+informative = [round(r[\"informative_group_fraction\"] * r[\"sampling_rounds\"] * 2) for r in dyn]
+early_ok = all(1 <= n <= 3 for n in rounds)
+enough_ok = all(k >= 2 for n, k in zip(rounds, informative) if n < 3)
+uniform_ok = all(r[\"sampling_rounds\"] == 3 and r[\"informative_group_fraction\"] == 0 for r in uni)
+cursor_ok = state[\"cursor\"] == 2 * sum(rounds[:2])
+good = len(rounds) == 3 and enough_ok and early_ok and uniform_ok and len(uni) == 3 and cursor_ok
+print((\"as-expected \" if good else \"unexpected \") + str((rounds, informative, state[\"cursor\"])))' \
+  '$work/dyn.jsonl' '$work/dyn-uniform.jsonl' '$work/ckpt-dyn/iter-000002/coordinator_state.json'"
+# runtime.max_policy_lag 1: batch k+1 is sampled while batch k trains. The first batch comes
+# from the current weights, each later one from the weights one iteration (2 optimizer
+# steps) older; the loop waited for a prefetch after iterations 1 and 2 (not after the
+# last); a checkpoint records the data cursor before the batch in flight (2 x 2 prompts at
+# iteration 2, not 6). The trainer's tensors are not shared with the sampler here.
+sed 's#"dir": "[^"]*"#"dir": "'"$work"'/ckpt-lag"#; s/"seed": 3/"seed": 3, "max_policy_lag": 1/' \
+  "$work/grpo.json" >"$work/lag.json"
+expect "max_policy_lag 1: lag 0 then one iteration; the checkpoint cursor excludes the prefetch" 0 \
+  "^as-expected " -- bash -c "'$rlhf' local '$work/lag.json' --metrics-jsonl '$work/lag.jsonl' >/dev/null 2>&1 &&
+  python3 -c 'import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+state = json.load(open(sys.argv[2]))
+lag = [r[\"policy_lag\"] for r in rows]
+waited = [\"time_generate_wait_seconds\" in r for r in rows]
+good = lag == [0, 2, 2] and waited == [True, True, False] and state[\"cursor\"] == 4
+print((\"as-expected \" if good else \"unexpected \") + str((lag, waited, state[\"cursor\"])))' \
+  '$work/lag.jsonl' '$work/ckpt-lag/iter-000002/coordinator_state.json'"
 expect "missing job file" 1 "cannot open job spec .*none.json" -- "$rlhf" local "$work/none.json"
 sed 's#"dir": "[^"]*", "interval": 2#"dir": "'"$work"'/ckpt-keep", "interval": 1, "keep_last": 2#' \
   "$work/sft.json" >"$work/keep.json"

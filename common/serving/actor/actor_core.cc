@@ -123,6 +123,8 @@ absl::StatusOr<ActorCore::TrainStep> ActorCore::PrepareTrain(const v1::TrainRequ
                Field{data.has_old_values(), data.old_values(), "old_values", &inputs.old_values},
                Field{data.has_ref_logprobs(), data.ref_logprobs(), "ref_logprobs",
                      &inputs.ref_logprobs},
+               Field{data.has_rollout_logprobs(), data.rollout_logprobs(), "rollout_logprobs",
+                     &inputs.rollout_logprobs},
            }) {
         auto tensor = OptionalTensor(field.has, field.proto, field.name);
         if (!tensor.ok()) return tensor.status();

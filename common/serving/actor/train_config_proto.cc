@@ -13,6 +13,8 @@ absl::StatusOr<algo::LossAggregation> Aggregation(v1::LossAggregation proto) {
       return algo::LossAggregation::kSequenceMean;
     case v1::LOSS_AGGREGATION_SEQUENCE_SUM:
       return algo::LossAggregation::kSequenceSum;
+    case v1::LOSS_AGGREGATION_CONSTANT_NORMALIZER:
+      return algo::LossAggregation::kConstantNormalizer;
     default:
       break;
   }
@@ -77,6 +79,28 @@ absl::StatusOr<train::AlgorithmConfig> AlgorithmConfigFromProto(const v1::TrainC
         proto.has_value_clip() ? std::optional<double>(proto.value_clip()) : std::nullopt;
     config->entropy_coef = proto.entropy_coef();
     config->kl_coef = proto.kl_coef();
+    config->tis_cap = proto.tis_cap();
+    switch (proto.importance_sampling()) {
+      case v1::IMPORTANCE_SAMPLING_TOKEN:
+        break;
+      case v1::IMPORTANCE_SAMPLING_SEQUENCE:
+        config->importance_sampling = algo::ImportanceSampling::kSequence;
+        break;
+      default:
+        return absl::InvalidArgumentError(
+            absl::StrCat("train config: unknown importance_sampling ",
+                         static_cast<int>(proto.importance_sampling())));
+    }
+    switch (proto.policy_loss()) {
+      case v1::POLICY_LOSS_CLIP:
+        break;
+      case v1::POLICY_LOSS_CISPO:
+        config->policy_loss = algo::PolicyLossKind::kCispo;
+        break;
+      default:
+        return absl::InvalidArgumentError(absl::StrCat("train config: unknown policy_loss ",
+                                                       static_cast<int>(proto.policy_loss())));
+    }
   } else if (config->algorithm != train::Algorithm::kSft &&
              config->algorithm != train::Algorithm::kRewardModel) {
     if (config->algorithm == train::Algorithm::kDpo && !proto.dpo_loss_type().empty()) {

@@ -1,5 +1,6 @@
 // Compares every common/algo function against the goldens written by
-// tests/golden/make_algo_goldens.py (TRL 0.24.0 / torch 2.9.1 / transformers 4.57.1), in
+// tests/golden/make_algo_goldens.py and make_off_policy_goldens.py (TRL 0.24.0 / torch 2.9.1 /
+// transformers 4.57.1), in
 // float64 (tolerance 1e-6) and float32 (1e-5), relative to max(1, |expected|).
 
 #include <algorithm>
@@ -12,11 +13,13 @@
 
 #include "common/algo/dpo.h"
 #include "common/algo/grpo.h"
+#include "common/algo/importance_weights.h"
 #include "common/algo/kl.h"
 #include "common/algo/kto.h"
 #include "common/algo/logprobs.h"
 #include "common/algo/masked.h"
 #include "common/algo/orpo.h"
+#include "common/algo/overlong_penalty.h"
 #include "common/algo/ppo.h"
 #include "common/algo/reward_model.h"
 #include "common/algo/sft.h"
@@ -147,8 +150,8 @@ const std::map<std::string, std::function<Tensors(const Case&)>>& Runners() {
          o.clip_eps_high = c.p("clip_eps_high", 0.2);
          if (c.params.contains("dual_clip")) o.dual_clip = c.p("dual_clip", 3.0);
          o.aggregation = Aggregation(c.p<std::string>("aggregation", ""));
-         auto r =
-             Unwrap(PpoPolicyLoss(c["logprobs"], c["old_logprobs"], c["advantages"], c["mask"], o));
+         auto r = Unwrap(PpoPolicyLoss(c["logprobs"], c["old_logprobs"], c["advantages"], c["mask"],
+                                       o, c.opt("is_weights")));
          return Tensors{{"loss", r.loss},
                         {"per_token_loss", r.per_token_loss},
                         {"clip_fraction", r.clip_fraction},
@@ -223,17 +226,36 @@ const std::map<std::string, std::function<Tensors(const Case&)>>& Runners() {
          if (c.p<std::string>("importance_sampling", "token") == "sequence") {
            o.importance_sampling = ImportanceSampling::kSequence;
          }
+         if (c.p<std::string>("policy_loss", "clip") == "cispo") {
+           o.policy_loss = PolicyLossKind::kCispo;
+         }
          o.max_completion_length = c.p<int64_t>("max_completion_length", 0);
          if (c.params.contains("num_items_in_batch"))
            o.num_items_in_batch = c.p("num_items_in_batch", 1.0);
-         GrpoLossInputs in{c["logprobs"], c["old_logprobs"], c.opt("ref_logprobs"), c["advantages"],
-                           c["mask"]};
+         const bool grad = c.p("grad", false);
+         const torch::Tensor lp = c["logprobs"].clone().requires_grad_(grad);
+         GrpoLossInputs in{lp,        c["old_logprobs"],  c.opt("ref_logprobs"), c["advantages"],
+                           c["mask"], c.opt("is_weights")};
          auto r = Unwrap(GrpoLoss(in, o));
+         if (grad) r.loss.backward();
          return Tensors{{"loss", r.loss},
                         {"clip_ratio_low", r.clip_ratio_low},
                         {"clip_ratio_high", r.clip_ratio_high},
                         {"clip_ratio_region", r.clip_ratio_region},
-                        {"mean_kl", r.mean_kl}};
+                        {"mean_kl", r.mean_kl},
+                        {"grad_logprobs", lp.grad()}};
+       }},
+      {"tis_weights",
+       [](const Case& c) {
+         return Tensors{
+             {"weights", Unwrap(TruncatedIsWeights(c["old_logprobs"], c["rollout_logprobs"],
+                                                   c["mask"], c.p("cap", 1.0)))}};
+       }},
+      {"overlong_penalty",
+       [](const Case& c) {
+         return Tensors{{"penalty", Unwrap(OverlongPenalty(
+                                        c["lengths"], c.p<int64_t>("max_tokens", 0),
+                                        c.p<int64_t>("buffer_tokens", 0), c.p("penalty", 1.0)))}};
        }},
       {"rloo_advantages",
        [](const Case& c) {
@@ -395,6 +417,7 @@ TEST(AlgoGoldenTest, Kto) { RunFamily("kto"); }
 TEST(AlgoGoldenTest, Orpo) { RunFamily("orpo"); }
 TEST(AlgoGoldenTest, Simpo) { RunFamily("simpo"); }
 TEST(AlgoGoldenTest, RewardModel) { RunFamily("reward_model"); }
+TEST(AlgoGoldenTest, OffPolicyAndDapo) { RunFamily("off_policy"); }
 
 }  // namespace
 }  // namespace rlhf::algo

@@ -98,6 +98,12 @@ TEST_F(JobSpecTest, DefaultsFillUnsetFieldsOnly) {
   EXPECT_EQ(spec->models().reference_dir(), "m");
   EXPECT_EQ(spec->runtime().num_actor_ranks(), 1);
   EXPECT_EQ(spec->checkpoint().interval(), 50);
+  EXPECT_DOUBLE_EQ(spec->ppo().clip_range_high(), 0.2);  // = clip_range
+  EXPECT_EQ(spec->ppo().importance_sampling_level(), "token");
+  EXPECT_EQ(spec->ppo().loss_aggregation(), "token_mean");
+  EXPECT_EQ(spec->ppo().policy_loss(), "clip");
+  EXPECT_DOUBLE_EQ(spec->ppo().tis_cap(), 0.0);
+  EXPECT_EQ(spec->reward().overlong_buffer_tokens(), 0);
 
   v1::JobSpec again = *spec;
   ApplyJobSpecDefaults(&again);
@@ -111,6 +117,12 @@ TEST_F(JobSpecTest, DefaultsFillUnsetFieldsOnly) {
   ipo.set_algorithm("ipo");
   ApplyJobSpecDefaults(&ipo);
   EXPECT_EQ(ipo.preference().loss_type(), "ipo");
+  // CISPO's clip_range_high caps the weight itself: its default is 5, not 1 + 0.2.
+  v1::JobSpec cispo;
+  cispo.set_algorithm("grpo");
+  cispo.mutable_ppo()->set_policy_loss("cispo");
+  ApplyJobSpecDefaults(&cispo);
+  EXPECT_DOUBLE_EQ(cispo.ppo().clip_range_high(), 5.0);
 }
 
 TEST_F(JobSpecTest, MalformedJsonNamesTheFile) {
@@ -193,6 +205,39 @@ TEST_F(JobSpecTest, EachBadFieldNamesItsPath) {
          s->mutable_data()->set_train_path("examples/data/preference.jsonl");
        },
        "reward.kind exact_match needs a \"reference\""},
+      {[](v1::JobSpec* s) { s->mutable_ppo()->set_importance_sampling_level("sequence"); },
+       "ppo.importance_sampling_level: \"sequence\" (GSPO) applies to grpo only, not ppo"},
+      {[](v1::JobSpec* s) { s->mutable_ppo()->set_importance_sampling_level("chunk"); },
+       "ppo.importance_sampling_level: unknown value \"chunk\""},
+      {[](v1::JobSpec* s) { s->mutable_ppo()->set_policy_loss("cispo"); },
+       "ppo.policy_loss: \"cispo\" applies to grpo only, not ppo"},
+      {[](v1::JobSpec* s) { s->mutable_ppo()->set_loss_aggregation("sum"); },
+       "ppo.loss_aggregation: unknown value \"sum\""},
+      {[](v1::JobSpec* s) {
+         s->set_algorithm("rloo");
+         s->mutable_ppo()->set_tis_cap(2);
+       },
+       "ppo.tis_cap: rloo's ratio is per sequence"},
+      {[](v1::JobSpec* s) { s->mutable_ppo()->set_tis_cap(0.5); },
+       "ppo.tis_cap: must be 0 (off) or >= 1, got 0.5"},
+      {[](v1::JobSpec* s) { s->mutable_ppo()->set_clip_range_high(0); },
+       "ppo.clip_range_high: must be > 0, got 0"},
+      {[](v1::JobSpec* s) { s->mutable_reward()->set_overlong_buffer_tokens(16); },
+       "reward.overlong_buffer_tokens: must be >= 0 and < generation.max_response_tokens (16), "
+       "got 16"},
+      {[](v1::JobSpec* s) { s->mutable_reward()->set_overlong_penalty(-1); },
+       "reward.overlong_penalty: must be >= 0, got -1"},
+      {[](v1::JobSpec* s) { s->mutable_generation()->set_dynamic_sampling(true); },
+       "generation.dynamic_sampling: applies to grpo and rloo (group baselines), not ppo"},
+      {[](v1::JobSpec* s) { s->mutable_runtime()->set_max_policy_lag(2); },
+       "runtime.max_policy_lag: must be 0 or 1, got 2"},
+      {[](v1::JobSpec* s) {
+         s->set_algorithm("sft");
+         s->mutable_runtime()->set_max_policy_lag(1);
+       },
+       "runtime.max_policy_lag: pipelines sampling with training; sft samples none"},
+      {[](v1::JobSpec* s) { s->mutable_generation()->set_max_sampling_rounds(0); },
+       "generation.max_sampling_rounds: must be in [1, 64], got 0"},
   };
   for (const Case& c : cases) {
     EXPECT_THAT(ErrorsAfter(c.edit), HasSubstr(c.expected));

@@ -40,7 +40,9 @@ TEST(TrainConfigTest, EveryOnlineFieldReachesTheTrainer) {
   v1::JobSpec spec = SpecOrDie(absl::StrCat(R"({"algorithm": "grpo",
       "models": {"policy_dir": "m"}, "data": {"train_path": "d"},
       "training": {"batch_size": 8, "minibatch_size": 2, "ppo_epochs": 3},
-      "ppo": {"clip_range": 0.3, "vf_coef": 0.7, "clip_range_value": 0.4, "entropy_coef": 0.01},
+      "ppo": {"clip_range": 0.3, "vf_coef": 0.7, "clip_range_value": 0.4, "entropy_coef": 0.01,
+              "clip_range_high": 0.35, "importance_sampling_level": "sequence",
+              "loss_aggregation": "sequence_mean", "policy_loss": "cispo", "tis_cap": 2.5},
       "kl": {"coef": 0.02}, "generation": {"temperature": 0.9}, )",
                                             kOptimizer, "}"));
   const train::AlgorithmConfig c =
@@ -57,14 +59,24 @@ TEST(TrainConfigTest, EveryOnlineFieldReachesTheTrainer) {
   EXPECT_DOUBLE_EQ(c.optimizer->eps, 1e-6);
   EXPECT_DOUBLE_EQ(c.optimizer->max_grad_norm, 0.5);
   EXPECT_DOUBLE_EQ(c.clip_eps_low, 0.3);
-  EXPECT_DOUBLE_EQ(c.clip_eps_high, 0.3);
+  EXPECT_DOUBLE_EQ(c.clip_eps_high, 0.35);
+  EXPECT_EQ(c.importance_sampling, algo::ImportanceSampling::kSequence);
+  EXPECT_EQ(c.aggregation, algo::LossAggregation::kSequenceMean);
+  EXPECT_EQ(c.policy_loss, algo::PolicyLossKind::kCispo);
+  EXPECT_DOUBLE_EQ(c.tis_cap, 2.5);
   EXPECT_DOUBLE_EQ(c.vf_coef, 0.7);
   ASSERT_TRUE(c.value_clip.has_value());
   EXPECT_DOUBLE_EQ(*c.value_clip, 0.4);
   EXPECT_DOUBLE_EQ(c.entropy_coef, 0.01);
   EXPECT_DOUBLE_EQ(c.kl_coef, 0.02);  // grpo's in-loss KL
 
+  spec.mutable_ppo()->set_loss_aggregation("constant_normalizer");
+  EXPECT_EQ(OverTheWire(jobs::TrainConfigForJob(spec, 32, 1)).aggregation,
+            algo::LossAggregation::kConstantNormalizer);
+
   spec.set_algorithm("ppo");  // PPO takes its KL in the rewards, not the loss
+  spec.mutable_ppo()->set_importance_sampling_level("token");  // GSPO and CISPO: grpo only
+  spec.mutable_ppo()->set_policy_loss("clip");
   EXPECT_DOUBLE_EQ(OverTheWire(jobs::TrainConfigForJob(spec, 32, 0)).kl_coef, 0.0);
 }
 

@@ -101,6 +101,20 @@ TEST(InProcessWeightSyncTest, AFloat32RolloutSharesTheTrainersTensors) {
         EXPECT_TRUE(torch::equal(mine, w)) << name;
       });
   EXPECT_EQ(shared, synced->stats.tensors);
+
+  // A pipelined job (max_policy_lag > 0) samples while it trains: share = false copies.
+  auto own = model::LoadCausalLm(kModels + "gpt2");
+  ASSERT_TRUE(own.ok()) << own.status();
+  rollout::RolloutCore copying(*own);
+  auto copied = SyncWeightsInProcess(*actor, copying, v1::DATA_TYPE_UNSPECIFIED, /*share=*/false);
+  ASSERT_TRUE(copied.ok()) << copied.status();
+  const int64_t copies = ForEachWeightPair(
+      *actor, **own,
+      [](const std::string& name, const torch::Tensor& mine, const torch::Tensor& w) {
+        EXPECT_NE(mine.data_ptr(), w.data_ptr()) << name;
+        EXPECT_TRUE(torch::equal(mine, w)) << name;
+      });
+  EXPECT_EQ(copies, copied->stats.tensors);
 }
 
 TEST(InProcessWeightSyncTest, ARolloutOfAnotherShapeIsRefusedUnchanged) {
