@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "common/model/dense_calibration.h"
 #include "common/model/dense_kernels.h"
 
 namespace rlhf::model {
@@ -106,14 +107,16 @@ at::Tensor FewRowAddmmInOut(const at::Tensor& x, const at::Tensor& weight, const
 }
 
 at::Tensor Linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  if (DenseFastPath(x, weight, bias) && ShapesMatch(x, weight, bias, /*in_dim=*/1)) {
+  if (DenseFastPath(x, weight, bias) && ShapesMatch(x, weight, bias, /*in_dim=*/1) &&
+      FewRowKernelWins(DenseLayout::kLinear, weight, bias, x.numel() / x.size(-1))) {
     return FewRowLinear(x, weight, bias);
   }
   return at::linear(x, weight, bias);
 }
 
 at::Tensor AddmmInOut(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  if (DenseFastPath(x, weight, bias) && ShapesMatch(x, weight, bias, /*in_dim=*/0)) {
+  if (DenseFastPath(x, weight, bias) && ShapesMatch(x, weight, bias, /*in_dim=*/0) &&
+      FewRowKernelWins(DenseLayout::kAddmm, weight, bias, x.numel() / x.size(-1))) {
     return FewRowAddmmInOut(x, weight, bias);
   }
   const at::Tensor flat = x.reshape({-1, x.size(-1)});
