@@ -28,6 +28,12 @@ namespace {
 
 namespace fs = std::filesystem;
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
 enum class Mode { kAuto, kAlways, kNever };
 
 // How much faster than torch the kernel must be, measured alone, to be chosen. Alone, a
@@ -111,9 +117,7 @@ bool FindCached(int fd, const std::string& prefix, DenseBuckets* out) {
 // torch: their timings must not decide for this machine's normal builds).
 DenseBuckets LoadOrMeasure(DenseLayout layout, const at::Tensor& weight, const at::Tensor& bias,
                            int threads) {
-#if defined(__SANITIZE_ADDRESS__)
-  return MeasureDenseBuckets(layout, weight, bias);
-#else
+  if (kSanitized) return MeasureDenseBuckets(layout, weight, bias);
   const fs::path file = CacheFile();
   std::error_code error;
   if (file.empty() || (fs::create_directories(file.parent_path(), error), error)) {
@@ -142,7 +146,6 @@ DenseBuckets LoadOrMeasure(DenseLayout layout, const at::Tensor& weight, const a
   }
   close(fd);
   return buckets;
-#endif
 }
 
 }  // namespace

@@ -39,6 +39,46 @@ absl::Status ValidateRequest(const ModelConfig& config,
   return absl::OkStatus();
 }
 
+// owner[b]: the first row of the run of identical adjacent prompts row b belongs to, when
+// some prompt repeats (a GRPO/RLOO group's n samples); empty when none does.
+std::vector<int64_t> PromptOwners(std::span<const std::vector<int64_t>> prompts) {
+  std::vector<int64_t> owner(prompts.size());
+  bool repeated = false;
+  for (size_t b = 0; b < prompts.size(); ++b) {
+    const bool same = b > 0 && prompts[b] == prompts[owner[b - 1]];
+    owner[b] = same ? owner[b - 1] : static_cast<int64_t>(b);
+    repeated = repeated || same;
+  }
+  return repeated ? owner : std::vector<int64_t>();
+}
+
+// Runs the prompts through the model into `cache` and returns the last position's logits
+// [B, vocab]. With `owner` (PromptOwners), only the distinct prompts are run, in a cache of
+// their own, whose rows are then copied to every row that repeats them.
+torch::Tensor Prefill(CausalLm& model, const torch::Tensor& input_ids, const torch::Tensor& mask,
+                      const std::vector<int64_t>& owner, KvCache& cache) {
+  if (owner.empty()) {
+    return model.Logits(model.ForwardHidden(input_ids, mask, {}, &cache).select(1, -1));
+  }
+  std::vector<int64_t> firsts, index(owner.size());
+  for (size_t b = 0; b < owner.size(); ++b) {
+    if (owner[b] == static_cast<int64_t>(b)) firsts.push_back(static_cast<int64_t>(b));
+    index[b] = static_cast<int64_t>(firsts.size()) - 1;
+  }
+  const torch::Tensor distinct = torch::tensor(firsts, torch::kInt64);
+  absl::StatusOr<KvCache> shared =
+      KvCache::Create(model.config(), static_cast<int64_t>(firsts.size()), input_ids.size(1),
+                      model.dtype(), model.device());
+  TORCH_CHECK(shared.ok(), std::string(shared.status().message()));
+  const torch::Tensor hidden = model.ForwardHidden(
+      input_ids.index_select(0, distinct),
+      mask.defined() ? mask.index_select(0, distinct.to(mask.device())) : torch::Tensor(), {},
+      &*shared);
+  const torch::Tensor rows = torch::tensor(index, torch::kInt64).to(model.device());
+  cache.CopyRowsFrom(*shared, rows);
+  return model.Logits(hidden.select(1, -1)).index_select(0, rows);
+}
+
 // The generation loop proper; throws c10::Error, which Generate turns into a Status.
 absl::StatusOr<GenerationOutput> RunGeneration(CausalLm& model,
                                                std::span<const std::vector<int64_t>> prompts,
@@ -80,9 +120,9 @@ absl::StatusOr<GenerationOutput> RunGeneration(CausalLm& model,
   int64_t running = batch;
 
   // Prefill, then only the last position goes through lm_head.
-  torch::Tensor hidden = model.ForwardHidden(
-      input_ids, padded ? mask.slice(1, 0, prompt_length) : torch::Tensor(), {}, &cache);
-  torch::Tensor logits = model.Logits(hidden.select(1, -1));
+  torch::Tensor logits =
+      Prefill(model, input_ids, padded ? mask.slice(1, 0, prompt_length) : torch::Tensor(),
+              params.share_prompt_prefill ? PromptOwners(prompts) : std::vector<int64_t>(), cache);
   for (int64_t step = 0; step < params.max_new_tokens; ++step) {
     auto [tokens, logprobs] = SelectNextTokens(logits, params, generators);
     // The one host sync per step: tokens and their logprobs together.
@@ -110,8 +150,8 @@ absl::StatusOr<GenerationOutput> RunGeneration(CausalLm& model,
     }
     // Finished rows keep being fed (their outputs are ignored) so shapes stay fixed.
     const int64_t length = prompt_length + step + 1;
-    hidden = model.ForwardHidden(tokens.view({batch, 1}),
-                                 padded ? mask.slice(1, 0, length) : torch::Tensor(), {}, &cache);
+    const torch::Tensor hidden = model.ForwardHidden(
+        tokens.view({batch, 1}), padded ? mask.slice(1, 0, length) : torch::Tensor(), {}, &cache);
     logits = model.Logits(hidden.select(1, -1));
   }
   return out;

@@ -36,7 +36,9 @@ struct GenerationOutput {
 // seeds.size() != prompts.size(), bad sampling params, or prompt + max_new_tokens longer
 // than the model's context (max_position_embeddings).
 //
-// Costs: one prefill over the left-padded batch, then one forward of B tokens per step;
+// Costs: one prefill over the left-padded batch (over its distinct prompts only when
+// adjacent prompts repeat, as a GRPO group's samples do: params.share_prompt_prefill),
+// then one forward of B tokens per step;
 // logits only for the last position (never B x T x V); one device-to-host copy per step.
 // Runs under torch::InferenceMode. Not thread-safe for the same model.
 //

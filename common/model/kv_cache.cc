@@ -42,4 +42,24 @@ std::pair<torch::Tensor, torch::Tensor> KvCache::Append(int64_t layer, const tor
 
 void KvCache::Advance(int64_t tokens) { length_ += tokens; }
 
+void KvCache::CopyRowsFrom(const KvCache& source, const torch::Tensor& rows) {
+  TORCH_CHECK(length_ == 0, "KvCache::CopyRowsFrom: the cache already holds ", length_,
+              " positions");
+  TORCH_CHECK(source.keys_.size() == keys_.size() && rows.dim() == 1 && rows.size(0) == batch_ &&
+                  source.length_ <= max_length_,
+              "KvCache::CopyRowsFrom: source of ", source.keys_.size(), " layers x ",
+              source.length_, " positions does not fit ", keys_.size(), " layers x ", max_length_,
+              " for ", rows.numel(), " of ", batch_, " rows");
+  const int64_t length = source.length_;
+  for (size_t layer = 0; layer < keys_.size(); ++layer) {
+    keys_[layer]
+        .slice(2, 0, length)
+        .copy_(source.keys_[layer].slice(2, 0, length).index_select(0, rows));
+    values_[layer]
+        .slice(2, 0, length)
+        .copy_(source.values_[layer].slice(2, 0, length).index_select(0, rows));
+  }
+  length_ = length;
+}
+
 }  // namespace rlhf::model

@@ -38,6 +38,11 @@ class KvCache {
   // Marks T more positions as written; called once per forward after every layer appended.
   void Advance(int64_t tokens);
 
+  // Fills this empty cache's first source.length() positions with source's rows `rows`
+  // ([batch] int64 on the cache's device: row b takes source row rows[b]): prompts shared
+  // by several rows are prefilled once and copied. Throws c10::Error on a mismatch.
+  void CopyRowsFrom(const KvCache& source, const torch::Tensor& rows);
+
   // Forgets the contents (buffers are kept for reuse).
   void Reset() { length_ = 0; }
 

@@ -21,6 +21,10 @@ struct SamplingParams {
   float top_p = 1.0f;        // 1: off
   bool greedy = false;
   std::vector<int64_t> stop_ids;  // end a request like EOS (the model's EOS ids also stop)
+  // Adjacent identical prompts (the n samples of a GRPO/RLOO group) share one prefill: the
+  // prompt runs once and its KV cache is copied to each sample's row. Off: every row
+  // prefills its own copy (the same results up to fp32 rounding; for benchmarks).
+  bool share_prompt_prefill = true;
 };
 
 // InvalidArgument for out-of-range values (negative temperature, top_p outside (0, 1], ...).

@@ -4,7 +4,11 @@
 //
 //   generation_bench --model DIR --prompts FILE.json --batch-sizes 1,8,32
 //                    --new-tokens 128 [--repeats 2] [--device cuda:0 --dtype float32]
+//                    [--samples-per-prompt N --no-share-prefill]
 // FILE.json: {"prompts": [[ids...], ...]} (at least max(batch) prompts).
+// With --samples-per-prompt N a batch of B rows is B / N prompts, each repeated N times
+// in adjacent rows (a GRPO group's layout); --no-share-prefill makes every row prefill its
+// own copy (prefix sharing off, for a before/after comparison).
 
 #include <torch/torch.h>
 
@@ -31,13 +35,17 @@ int Fail(const absl::Status& status) {
 
 int main(int argc, char** argv) {
   std::string model_dir, prompts_file, batch_sizes = "1,8,32";
-  int64_t new_tokens = 128, repeats = 2;
+  int64_t new_tokens = 128, repeats = 2, samples_per_prompt = 1;
+  bool no_share_prefill = false;
   rlhf::cli::FlagSet flags("generation_bench", "Decode throughput of rlhf::model::Generate.");
   flags.String("model", &model_dir, "model directory", true);
   flags.String("prompts", &prompts_file, "JSON file {\"prompts\": [[ids]]}", true);
   flags.String("batch-sizes", &batch_sizes, "comma-separated batch sizes");
   flags.Int("new-tokens", &new_tokens, "tokens generated per prompt (EOS disabled)");
   flags.Int("repeats", &repeats, "timed runs per batch size; the fastest is reported");
+  flags.Int("samples-per-prompt", &samples_per_prompt,
+            "rows per distinct prompt (adjacent repeats, as GRPO groups)");
+  flags.Bool("no-share-prefill", &no_share_prefill, "every row prefills its own prompt copy");
   rlhf::model::DeviceFlags device_flags;
   device_flags.Register(flags);
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -61,12 +69,19 @@ int main(int argc, char** argv) {
   rlhf::model::SamplingParams params;
   params.greedy = true;
   params.max_new_tokens = new_tokens;
+  params.share_prompt_prefill = !no_share_prefill;
+  if (samples_per_prompt < 1) {
+    return Fail(absl::InvalidArgumentError("--samples-per-prompt must be >= 1"));
+  }
   for (absl::string_view text : absl::StrSplit(batch_sizes, ',')) {
     size_t batch = 0;
     if (!absl::SimpleAtoi(text, &batch) || batch == 0 || batch > all_prompts.size()) {
       return Fail(absl::InvalidArgumentError("bad batch size " + std::string(text)));
     }
-    std::vector<std::vector<int64_t>> prompts(all_prompts.begin(), all_prompts.begin() + batch);
+    std::vector<std::vector<int64_t>> prompts;
+    for (size_t row = 0; row < batch; ++row) {
+      prompts.push_back(all_prompts[row / static_cast<size_t>(samples_per_prompt)]);
+    }
     std::vector<uint64_t> seeds(batch, 0);
     double best = 1e30;
     std::vector<int64_t> first_row;
@@ -89,6 +104,8 @@ int main(int argc, char** argv) {
                              {"seconds", best},
                              {"tokens_per_second", batch * new_tokens / best},
                              {"threads", at::get_num_threads()},
+                             {"samples_per_prompt", samples_per_prompt},
+                             {"share_prefill", !no_share_prefill},
                              {"device", load_options->device.str()},
                              {"first_row", first_row}};
     std::cout << result.dump() << std::endl;

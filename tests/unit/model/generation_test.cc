@@ -52,6 +52,39 @@ TEST_P(GenerationTest, SeededSamplingIsReproducibleAndIndependentOfBatchMates) {
   EXPECT_NE(other->tokens, first->tokens);
 }
 
+// A GRPO-shaped batch (each prompt repeated, its samples adjacent) prefills each distinct
+// prompt once and copies its KV cache: the same samples as every row prefilling its own
+// copy, with the same seeds (log-probs within fp32 rounding of a differently shaped
+// prefill), for every architecture (GPT-2's Conv1D, Llama/Qwen2/Mistral's GQA caches).
+TEST_P(GenerationTest, RepeatedPromptsSharePrefillWithTheSameSamples) {
+  auto model = testing::LoadOrDie(GetParam());
+  ASSERT_NE(model, nullptr);
+  std::vector<std::vector<int64_t>> grouped;
+  std::vector<uint64_t> seeds;
+  for (const auto& prompt : GoldenPrompts()) {  // prompts of different lengths: left padding
+    for (int k = 0; k < 3; ++k) {
+      grouped.push_back(prompt);
+      seeds.push_back(100 + seeds.size());
+    }
+  }
+  SamplingParams own = Sampling();
+  own.share_prompt_prefill = false;
+  auto shared = Generate(*model, grouped, Sampling(), seeds);
+  auto unshared = Generate(*model, grouped, own, seeds);
+  ASSERT_TRUE(shared.ok()) << shared.status();
+  ASSERT_TRUE(unshared.ok()) << unshared.status();
+  EXPECT_EQ(shared->tokens, unshared->tokens);
+  EXPECT_EQ(shared->finish_reasons, unshared->finish_reasons);
+  for (size_t b = 0; b < grouped.size(); ++b) {
+    ASSERT_EQ(shared->logprobs[b].size(), unshared->logprobs[b].size());
+    for (size_t t = 0; t < shared->logprobs[b].size(); ++t) {
+      EXPECT_NEAR(shared->logprobs[b][t], unshared->logprobs[b][t], 1e-4) << b << " " << t;
+    }
+  }
+  // The samples of one prompt differ (their own seeds), as they must for a group baseline.
+  EXPECT_NE(shared->tokens[0], shared->tokens[1]);
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, GenerationTest, ::testing::ValuesIn(testing::CausalModelNames()));
 
 TEST(GenerationStopTest, StopIdsAndEosEndOnlyTheirRow) {
