@@ -230,7 +230,9 @@ absl::Status JobLoop::JudgeRollout(const Rollout& rollout, Judged* judged, Metri
   (*metrics)[metric::kTimeReferenceSeconds] = ref_s;
   if (!judged->scored) (*metrics)[metric::kTimeScoreSeconds] = score_s;
   (*metrics)[metric::kTimeEvaluateSeconds] = eval_s;
-  if (judged->evaluated.policy_version() != policy_version_) {
+  // (Without an Evaluate, `evaluated` holds the rollout's log-probs, of the version that
+  // sampled: one iteration older when pipelined, which TakeRollout already bounded.)
+  if (!judged->on_policy && judged->evaluated.policy_version() != policy_version_) {
     return RoleVersionMismatch("actor", judged->evaluated.policy_version(), policy_version_);
   }
   if (judged->scores.scores_size() != rows) {

@@ -93,9 +93,12 @@ def run_local(work, model, iterations):
     return stage_means(db)
 
 
-def start(work, name, args):
+def start(work, name, args, core=None):
+    """Starts build/bin/NAME on a free loopback port (pinned to `core` with taskset when
+    given); returns the process and its address."""
     log = open(os.path.join(work, f"{name}.log"), "w+")
-    proc = subprocess.Popen([os.path.join(BIN, name)] + args +
+    pin = ["taskset", "-c", str(core)] if core is not None else []
+    proc = subprocess.Popen(pin + [os.path.join(BIN, name)] + args +
                             ["--listen", "127.0.0.1:0", "--metrics-listen", ""],
                             stdout=log, stderr=log)
     for _ in range(600):
@@ -121,20 +124,28 @@ def run_distributed(work, model, iterations):
         procs = [actor, rollout, reference, reward, coordinator]
         job = write_job(work, model, iterations,
                         {"actor": a, "rollout": [r], "reference": f, "reward": w})
-        rlhf = os.path.join(BIN, "rlhf")
-        job_id = subprocess.run([rlhf, "submit", job, "--coordinator", c], check=True,
-                                capture_output=True, text=True).stdout.strip()
-        watched = subprocess.run([rlhf, "watch", job_id, "--coordinator", c],
-                                 capture_output=True, text=True)
-        if watched.returncode != 0:
-            raise RuntimeError(f"the distributed job failed: {watched.stdout[-2000:]}"
-                               f"{watched.stderr[-2000:]}")
+        run_job(c, job, "the distributed job")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait()
+        stop(procs)
     return stage_means(db)
+
+
+def run_job(coordinator, job, what):
+    """Submits `job` and watches it to the end; raises with its output if it fails."""
+    rlhf = os.path.join(BIN, "rlhf")
+    job_id = subprocess.run([rlhf, "submit", job, "--coordinator", coordinator], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    watched = subprocess.run([rlhf, "watch", job_id, "--coordinator", coordinator],
+                             capture_output=True, text=True)
+    if watched.returncode != 0:
+        raise RuntimeError(f"{what} failed: {watched.stdout[-2000:]}{watched.stderr[-2000:]}")
+
+
+def stop(procs):
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        p.wait()
 
 
 def memcpy_seconds(nbytes, repeats=20):

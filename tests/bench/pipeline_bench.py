@@ -16,16 +16,13 @@ Run: .venv/bin/python tests/bench/pipeline_bench.py [--iterations 10] [--rounds 
 import argparse
 import json
 import os
-import re
 import shutil
 import sqlite3
-import subprocess
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from iteration_bench import BIN, ROOT, make_model  # noqa: E402
+from iteration_bench import ROOT, make_model, run_job, start, stop  # noqa: E402
 
 
 def write_job(work, model, iterations, lag, endpoints):
@@ -54,21 +51,6 @@ def write_job(work, model, iterations, lag, endpoints):
     return path
 
 
-def start(work, name, args, core=None):
-    log = open(os.path.join(work, f"{name}.log"), "w+")
-    prefix = ["taskset", "-c", str(core)] if core is not None else []
-    proc = subprocess.Popen(prefix + [os.path.join(BIN, name)] + args +
-                            ["--listen", "127.0.0.1:0", "--metrics-listen", ""],
-                            stdout=log, stderr=log)
-    for _ in range(600):
-        log.seek(0)
-        match = re.search(r"listening on 127\.0\.0\.1:(\d+)", log.read())
-        if match:
-            return proc, f"127.0.0.1:{match.group(1)}"
-        time.sleep(0.05)
-    raise RuntimeError(f"{name} did not start")
-
-
 def run(work, model, iterations, lag):
     db = os.path.join(work, "jobs.sqlite")
     procs = []
@@ -82,19 +64,9 @@ def run(work, model, iterations, lag):
         procs = [actor, rollout, reference, reward, coordinator]
         job = write_job(work, model, iterations, lag,
                         {"actor": a, "rollout": [r], "reference": f, "reward": w})
-        rlhf = os.path.join(BIN, "rlhf")
-        job_id = subprocess.run([rlhf, "submit", job, "--coordinator", c], check=True,
-                                capture_output=True, text=True).stdout.strip()
-        watched = subprocess.run([rlhf, "watch", job_id, "--coordinator", c],
-                                 capture_output=True, text=True)
-        if watched.returncode != 0:
-            raise RuntimeError(f"lag {lag}: the job failed: {watched.stdout[-2000:]}"
-                               f"{watched.stderr[-2000:]}")
+        run_job(c, job, f"the lag {lag} job")
     finally:
-        for p in procs:
-            p.terminate()
-        for p in procs:
-            p.wait()
+        stop(procs)
     con = sqlite3.connect(db)
     rows = con.execute("SELECT iteration, name, value FROM metrics").fetchall()
     con.close()

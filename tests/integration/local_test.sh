@@ -140,22 +140,30 @@ good = len(rounds) == 3 and enough_ok and early_ok and uniform_ok and len(uni) =
 print((\"as-expected \" if good else \"unexpected \") + str((rounds, informative, state[\"cursor\"])))' \
   '$work/dyn.jsonl' '$work/dyn-uniform.jsonl' '$work/ckpt-dyn/iter-000002/coordinator_state.json'"
 # runtime.max_policy_lag 1: batch k+1 is sampled while batch k trains. The first batch comes
-# from the current weights, each later one from the weights one iteration (2 optimizer
-# steps) older; the loop waited for a prefetch after iterations 1 and 2 (not after the
-# last); a checkpoint records the data cursor before the batch in flight (2 x 2 prompts at
-# iteration 2, not 6). The trainer's tensors are not shared with the sampler here.
+# from the current weights, each later one from the weights one iteration older (2
+# optimizer steps with two minibatches and the actor's Evaluate; 1 in the one-step job,
+# which skips Evaluate and trains with TIS); the loop waited for a prefetch after
+# iterations 1 and 2 (not after the last); a checkpoint records the data cursor before the
+# batch in flight (2 x 2 prompts at iteration 2, not 6). The trainer's tensors are not
+# shared with the sampler here.
 sed 's#"dir": "[^"]*"#"dir": "'"$work"'/ckpt-lag"#; s/"seed": 3/"seed": 3, "max_policy_lag": 1/' \
   "$work/grpo.json" >"$work/lag.json"
+sed 's#"dir": "[^"]*"#"dir": "'"$work"'/ckpt-lag1"#; s/"minibatch_size": 1/"minibatch_size": 2/; s#"runtime"#"ppo": {"tis_cap": 2}, "runtime"#' \
+  "$work/lag.json" >"$work/lag-onestep.json"
 expect "max_policy_lag 1: lag 0 then one iteration; the checkpoint cursor excludes the prefetch" 0 \
   "^as-expected " -- bash -c "'$rlhf' local '$work/lag.json' --metrics-jsonl '$work/lag.jsonl' >/dev/null 2>&1 &&
+  '$rlhf' local '$work/lag-onestep.json' --metrics-jsonl '$work/lag1.jsonl' >/dev/null 2>&1 &&
   python3 -c 'import json, sys
-rows = [json.loads(line) for line in open(sys.argv[1])]
-state = json.load(open(sys.argv[2]))
+rows, one = ([json.loads(line) for line in open(p)] for p in sys.argv[1:3])
+state = json.load(open(sys.argv[3]))
 lag = [r[\"policy_lag\"] for r in rows]
+lag1 = [r[\"policy_lag\"] for r in one]
+skipped = not any(r[\"time_evaluate_seconds\"] for r in one)
 waited = [\"time_generate_wait_seconds\" in r for r in rows]
-good = lag == [0, 2, 2] and waited == [True, True, False] and state[\"cursor\"] == 4
-print((\"as-expected \" if good else \"unexpected \") + str((lag, waited, state[\"cursor\"])))' \
-  '$work/lag.jsonl' '$work/ckpt-lag/iter-000002/coordinator_state.json'"
+good = (lag == [0, 2, 2] and lag1 == [0, 1, 1] and skipped and waited == [True, True, False]
+        and state[\"cursor\"] == 4)
+print((\"as-expected \" if good else \"unexpected \") + str((lag, lag1, waited, state[\"cursor\"])))' \
+  '$work/lag.jsonl' '$work/lag1.jsonl' '$work/ckpt-lag/iter-000002/coordinator_state.json'"
 expect "missing job file" 1 "cannot open job spec .*none.json" -- "$rlhf" local "$work/none.json"
 sed 's#"dir": "[^"]*", "interval": 2#"dir": "'"$work"'/ckpt-keep", "interval": 1, "keep_last": 2#' \
   "$work/sft.json" >"$work/keep.json"
