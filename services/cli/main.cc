@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/cli/malloc_arenas.h"
+#include "services/cli/best_of_n_command.h"
 #include "services/cli/eval_command.h"
 #include "services/cli/generate_command.h"
 #include "services/cli/job_commands.h"
@@ -26,6 +27,7 @@ constexpr char kUsage[] =
     "  health     ask a server for its grpc.health.v1 status\n"
     "  eval       measure models on held-out pairs and prompts (accuracy, score, KL)\n"
     "  generate   print a continuation of a prompt from a Hugging Face model directory\n"
+    "  best-of-n  sample N completions per prompt, keep the best by a reward: an SFT dataset\n"
     "\n"
     "'rlhf COMMAND --help' lists the flags of a command.\n";
 
@@ -41,6 +43,7 @@ int main(int argc, char** argv) {
   const std::vector<std::string> args(argv + 2, argv + argc);
   if (command == "generate") return rlhf::cli::RunGenerate(args);
   if (command == "eval") return rlhf::cli::RunEval(args);
+  if (command == "best-of-n") return rlhf::cli::RunBestOfN(args);
   if (command == "local") return rlhf::cli::RunLocal(args);
   if (command == "submit") return rlhf::cli::RunSubmit(args);
   if (command == "status") return rlhf::cli::RunStatus(args);

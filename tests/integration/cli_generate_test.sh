@@ -88,5 +88,44 @@ check "eval --dtype bfloat16 on the CPU evaluates" 0 "^samples +3$" -- \
   "$rlhf" eval --policy $model --reference $model --prompts "$tmp/prompts.jsonl" \
   --max-response-tokens 4 --dtype bfloat16
 check "eval --help documents --dtype" 0 "^  --dtype " -- "$rlhf" eval --help
-echo "$((25 - failures)) passed, $failures failed"
+# best-of-n: the same seeds sample the same completions, so the best kept of each prompt is
+# the highest-scoring of that prompt's samples when all are kept; a threshold keeps exactly
+# those at or above it; the output trains an sft job.
+printf '%s\n' '{"prompt": "hello world"}' '{"prompt": "the quick brown fox"}' \
+  '{"prompt": "once upon a time"}' >"$tmp/bon.jsonl"
+bon=("$rlhf" best-of-n --model $model --prompts "$tmp/bon.jsonl" --n 4 --reward regex
+  --pattern e --max-new-tokens 4 --seed 1)
+check "best-of-n keeps one per prompt, every sample with a threshold below all" 0 "kept 12 to" -- \
+  bash -c "$(printf '%q ' "${bon[@]}") --out $tmp/best.jsonl >/dev/null &&
+  $(printf '%q ' "${bon[@]}") --out $tmp/all.jsonl --threshold -1000 &&
+  $(printf '%q ' "${bon[@]}") --out $tmp/ones.jsonl --threshold 1 >/dev/null"
+check "... the best is each prompt's highest score; the threshold keeps exactly those >= 1" 0 \
+  "^best-ok " -- python3 -c 'import json, sys
+best, every, ones = ([json.loads(line) for line in open(p)] for p in sys.argv[1:])
+by_prompt = {}
+for row in every:
+    by_prompt.setdefault(row["prompt"], []).append(row)
+good = len(best) == 3 and len(every) == 12 and len({r["score"] for r in every}) > 1
+for row in best:
+    group = by_prompt[row["prompt"]]
+    good = good and row["score"] == max(r["score"] for r in group) and row in group
+good = good and ones == [r for r in every if r["score"] >= 1]
+print(("best-ok " if good else "best-wrong ") + str([r["score"] for r in every]))' \
+  "$tmp/best.jsonl" "$tmp/all.jsonl" "$tmp/ones.jsonl"
+cat >"$tmp/bon-sft.json" <<EOF
+{"name": "raft", "algorithm": "sft", "models": {"policy_dir": "$PWD/$model"},
+ "data": {"train_path": "$tmp/best.jsonl"}, "training": {"batch_size": 3, "iterations": 2},
+ "generation": {"max_prompt_tokens": 32, "max_response_tokens": 32},
+ "checkpoint": {"dir": "$tmp/ckpt-raft", "interval": 0}}
+EOF
+check "... and the kept samples train an sft job" 0 "summary: SUCCEEDED" -- \
+  "$rlhf" local "$tmp/bon-sft.json"
+check "best-of-n without a reward: exit 2, naming the flag" 2 \
+  "^rlhf best-of-n: error: --reward is required" -- \
+  "$rlhf" best-of-n --model $model --prompts "$tmp/bon.jsonl" --out "$tmp/x.jsonl"
+: >"$tmp/empty.jsonl"
+check "best-of-n on an empty prompts file: exit 2, naming it" 2 "empty.jsonl: no examples" -- \
+  "$rlhf" best-of-n --model $model --prompts "$tmp/empty.jsonl" --out "$tmp/x.jsonl" \
+  --reward length
+echo "$((30 - failures)) passed, $failures failed"
 [ "$failures" -eq 0 ]
