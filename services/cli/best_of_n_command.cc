@@ -19,6 +19,8 @@
 #include "common/rpc/tensor_codec.h"
 #include "common/serving/reward/scorer.h"
 #include "common/tokenizer/tokenizer.h"
+#include "services/cli/job_events.h"
+#include "services/cli/sampling_flags.h"
 
 namespace rlhf::cli {
 namespace {
@@ -58,8 +60,9 @@ std::vector<const Sample*> Keep(const std::vector<Sample>& samples,
 
 int RunBestOfN(const std::vector<std::string>& args) {
   std::string model_dir, prompts_path, out_path, reward_kind, reward_model, pattern;
-  int64_t n = 4, max_new_tokens = 64, top_k = 0, batch_prompts = 8, target_length = 64;
-  double temperature = 1.0, top_p = 1.0, threshold = std::numeric_limits<double>::quiet_NaN();
+  int64_t n = 4, batch_prompts = 8, target_length = 64;
+  double threshold = std::numeric_limits<double>::quiet_NaN();
+  SamplingFlags sampling;
   uint64_t seed = 0;
   FlagSet flags(
       "rlhf best-of-n",
@@ -79,27 +82,17 @@ int RunBestOfN(const std::vector<std::string>& args) {
   flags.Int("target-length", &target_length, "length reward: target response tokens");
   flags.Float("threshold", &threshold,
               "keep every sample scoring >= this; nan: the best per prompt");
-  flags.Int("max-new-tokens", &max_new_tokens, "most tokens per completion");
-  flags.Float("temperature", &temperature, "sampling temperature (> 0)");
-  flags.Float("top-p", &top_p, "nucleus sampling mass; 1 = off");
-  flags.Int("top-k", &top_k, "keep the k most likely tokens; 0 = off");
+  sampling.Register(flags);
   flags.UInt("seed", &seed, "sampling seed: completion i of the file uses seed + i");
   flags.Int("batch-prompts", &batch_prompts, "prompts generated together (x --n rows)");
   model::DeviceFlags device_flags;
   device_flags.Register(flags);
-  if (auto status = flags.Parse(args); !status.ok()) return Fail(status);
-  if (flags.help_requested()) {
-    std::cout << flags.Usage();
-    return 0;
-  }
-  if (!flags.positional().empty()) {
-    return Fail(absl::InvalidArgumentError("unexpected argument '" + flags.positional()[0] + "'"));
-  }
+  if (int exit = ParseFlags(flags, args, "best-of-n", /*positional=*/0); exit >= 0) return exit;
   if (n < 1 || n > 1024) return Fail(absl::InvalidArgumentError("--n must be in [1, 1024]"));
   if (batch_prompts < 1 || batch_prompts * n > 4096) {
     return Fail(absl::InvalidArgumentError("--batch-prompts x --n must be in [1, 4096]"));
   }
-  if (!(temperature > 0)) {
+  if (!(sampling.temperature > 0)) {
     return Fail(absl::InvalidArgumentError("--temperature must be > 0 (best-of-n samples)"));
   }
   if (reward_kind.empty()) {
@@ -112,17 +105,8 @@ int RunBestOfN(const std::vector<std::string>& args) {
   std::optional<double> keep_at_least;
   if (!std::isnan(threshold)) keep_at_least = threshold;
 
-  model::SamplingParams params;
-  params.max_new_tokens = max_new_tokens;
-  params.temperature = static_cast<float>(temperature);
-  params.top_k = top_k;
-  params.top_p = static_cast<float>(top_p);
-  if (auto s = model::ValidateSamplingParams(params); !s.ok()) {
-    return Fail(InTermsOfFlags(s, {{"max_new_tokens", "--max-new-tokens"},
-                                   {"temperature", "--temperature"},
-                                   {"top_k", "--top-k"},
-                                   {"top_p", "--top-p"}}));
-  }
+  auto params = sampling.Params();
+  if (!params.ok()) return Fail(params.status());
   v1::RewardSpec reward;
   reward.set_kind(reward_kind);
   reward.set_pattern(pattern);
@@ -161,7 +145,7 @@ int RunBestOfN(const std::vector<std::string>& args) {
         seeds.push_back(seed + static_cast<uint64_t>(row++));
       }
     }
-    auto generated = model::Generate(**policy, prompts, params, seeds);
+    auto generated = model::Generate(**policy, prompts, *params, seeds);
     if (!generated.ok()) return Fail(generated.status());
     rpc::TokensToProto(prompts, request.mutable_batch()->mutable_prompts());
     rpc::TokensToProto(generated->tokens, request.mutable_batch()->mutable_responses());

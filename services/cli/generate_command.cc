@@ -8,6 +8,8 @@
 #include "common/model/loader.h"
 #include "common/model/sampling.h"
 #include "common/tokenizer/tokenizer.h"
+#include "services/cli/job_events.h"
+#include "services/cli/sampling_flags.h"
 
 namespace rlhf::cli {
 namespace {
@@ -21,8 +23,7 @@ int Fail(const absl::Status& status) {
 
 int RunGenerate(const std::vector<std::string>& args) {
   std::string model_dir, prompt;
-  int64_t max_new_tokens = 64, top_k = 0;
-  double temperature = 1.0, top_p = 1.0;
+  SamplingFlags sampling;
   uint64_t seed = 0;
   bool show_ids = false;
   FlagSet flags("rlhf generate",
@@ -30,35 +31,14 @@ int RunGenerate(const std::vector<std::string>& args) {
                 "Face directory: config.json, *.safetensors, tokenizer.json).");
   flags.String("model", &model_dir, "model directory", /*required=*/true);
   flags.String("prompt", &prompt, "text to continue", /*required=*/true);
-  flags.Int("max-new-tokens", &max_new_tokens, "most tokens to generate (EOS stops earlier)");
-  flags.Float("temperature", &temperature, "softmax temperature; 0 = greedy (argmax)");
-  flags.Float("top-p", &top_p, "nucleus sampling: keep the smallest set with this mass; 1 = off");
-  flags.Int("top-k", &top_k, "keep only the k most likely tokens; 0 = off");
+  sampling.Register(flags);
   flags.UInt("seed", &seed, "sampling seed: same seed, same output");
   flags.Bool("show-ids", &show_ids, "also print the prompt and generated token ids");
   model::DeviceFlags device_flags;
   device_flags.Register(flags);
-  if (auto status = flags.Parse(args); !status.ok()) return Fail(status);
-  if (flags.help_requested()) {
-    std::cout << flags.Usage();
-    return 0;
-  }
-  if (!flags.positional().empty()) {
-    return Fail(absl::InvalidArgumentError("unexpected argument '" + flags.positional()[0] + "'"));
-  }
-
-  model::SamplingParams params;
-  params.max_new_tokens = max_new_tokens;
-  params.temperature = static_cast<float>(temperature);
-  params.top_k = top_k;
-  params.top_p = static_cast<float>(top_p);
-  params.greedy = temperature == 0.0;
-  if (auto s = model::ValidateSamplingParams(params); !s.ok()) {
-    return Fail(InTermsOfFlags(s, {{"max_new_tokens", "--max-new-tokens"},
-                                   {"temperature", "--temperature"},
-                                   {"top_k", "--top-k"},
-                                   {"top_p", "--top-p"}}));
-  }
+  if (int exit = ParseFlags(flags, args, "generate", /*positional=*/0); exit >= 0) return exit;
+  auto params = sampling.Params();
+  if (!params.ok()) return Fail(params.status());
 
   auto load_options = device_flags.Resolve(model_dir);
   if (!load_options.ok()) return Fail(load_options.status());
@@ -72,7 +52,7 @@ int RunGenerate(const std::vector<std::string>& args) {
 
   const std::vector<std::vector<int64_t>> prompts = {*prompt_ids};
   const std::vector<uint64_t> seeds = {seed};
-  auto output = model::Generate(**model, prompts, params, seeds);
+  auto output = model::Generate(**model, prompts, *params, seeds);
   if (!output.ok()) return Fail(output.status());
   auto text = (*tokenizer)->Decode(output->tokens[0], /*skip_special_tokens=*/true);
   if (!text.ok()) return Fail(text.status());

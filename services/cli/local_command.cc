@@ -20,9 +20,9 @@
 #include "common/jobs/job_spec.h"
 #include "common/jobs/job_state.h"
 #include "common/jobs/metric_names.h"
+#include "common/model/device_flags.h"
 #include "services/cli/job_events.h"
 #include "services/coordinator/coordinator.h"
-#include "common/model/device_flags.h"
 #include "services/local/local_services.h"
 
 namespace rlhf::cli {
