@@ -14,6 +14,13 @@ double WarmupLearningRate(const v1::OptimizerSpec& optimizer, int64_t policy_ver
   return lr * std::min(1.0, static_cast<double>(policy_version + 1) / static_cast<double>(warmup));
 }
 
+bool JobUsesReference(const v1::JobSpec& spec) {
+  const AlgorithmFacts* facts = FindAlgorithm(spec.algorithm());
+  if (facts == nullptr) return true;  // unknown: refused elsewhere, never assumed away
+  if (!facts->online) return facts->reference_logprobs;
+  return spec.kl().coef() != 0 || spec.kl().adaptive();
+}
+
 v1::Precision PrecisionOf(const v1::JobSpec& spec) {
   return spec.runtime().precision() == "bf16-mixed" ? v1::PRECISION_BF16_MIXED : v1::PRECISION_FP32;
 }

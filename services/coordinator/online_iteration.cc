@@ -84,6 +84,7 @@ absl::Status JobLoop::OnlineIteration(int64_t iteration, Metrics* metrics) {
   RLHF_RETURN_IF_ERROR(Sync(metrics));
   // The rollout's own numbers win over the trainer's stats of the same name (kl).
   for (const auto& [name, value] : rollout_metrics) (*metrics)[name] = value;
+  if (!jobs::JobUsesReference(spec_)) metrics->erase(metric::kKl);  // nothing measured it
   const int64_t tokens = rollout.layout.tokens;
   (*metrics)[metric::kRolloutPolicyVersion] =
       static_cast<double>(rollout.generated.policy_version());
@@ -205,8 +206,12 @@ absl::Status JobLoop::JudgeRollout(const Rollout& rollout, Judged* judged, Metri
     return status;
   };
   double ref_s = 0, score_s = 0, eval_s = 0;
+  const bool reference = jobs::JobUsesReference(spec_);  // no KL penalty: no reference
   auto ref_call = std::async(
-      std::launch::async, timed, [&] { return clients_.LogProbs(ref_request, &judged->reference); },
+      std::launch::async, timed,
+      [&] {
+        return reference ? clients_.LogProbs(ref_request, &judged->reference) : absl::OkStatus();
+      },
       &ref_s);
   auto score_call = std::async(
       std::launch::async, timed,
@@ -250,7 +255,12 @@ absl::Status JobLoop::BuildPolicyGradient(const Rollout& rollout, const Judged& 
       FlatTensor(judged.evaluated.logprobs(), layout.tokens,
                  judged.on_policy ? "generate: sampling_logprobs" : "evaluate: logprobs");
   if (!old_flat.ok()) return old_flat.status();
-  auto ref_flat = FlatTensor(judged.reference.logprobs(), layout.tokens, "reference: logprobs");
+  // Without a reference (no KL penalty) the KL terms are computed against the old policy
+  // itself: zero, with a zero coefficient anyway; no `kl` metric is reported.
+  const bool reference = jobs::JobUsesReference(spec_);
+  auto ref_flat =
+      reference ? FlatTensor(judged.reference.logprobs(), layout.tokens, "reference: logprobs")
+                : absl::StatusOr<torch::Tensor>(*old_flat);
   if (!ref_flat.ok()) return ref_flat.status();
   algo::AdvantageInputs inputs;  // scores and has_eos are filled below
   inputs.logprobs = layout.ToGrid(*old_flat);
@@ -304,7 +314,9 @@ absl::Status JobLoop::BuildPolicyGradient(const Rollout& rollout, const Judged& 
     SetTensor(values_flat, pg->mutable_old_values());
     (*metrics)[metric::kValueMean] = values_flat.mean().item<double>();
   }
-  if (facts_->kl == jobs::KlPlacement::kLoss) SetTensor(*ref_flat, pg->mutable_ref_logprobs());
+  if (facts_->kl == jobs::KlPlacement::kLoss && reference) {
+    SetTensor(*ref_flat, pg->mutable_ref_logprobs());
+  }
   if (spec_.ppo().tis_cap() > 0) {
     auto sampled =
         FlatTensor(generated.sampling_logprobs(), layout.tokens, "generate: sampling_logprobs");
@@ -319,7 +331,7 @@ absl::Status JobLoop::BuildPolicyGradient(const Rollout& rollout, const Judged& 
   kl_->Update(mean_kl, rows);
   (*metrics)[metric::kRewardMean] = reward_mean;
   (*metrics)[metric::kRewardStd] = reward_std;
-  (*metrics)[metric::kKl] = mean_kl;
+  if (reference) (*metrics)[metric::kKl] = mean_kl;
   (*metrics)[metric::kKlCoef] = kl_coef;
   (*metrics)[metric::kNonScoreReward] = advantages->non_score_rewards.sum(1).mean().item<double>();
   (*metrics)[metric::kResponseLength] =

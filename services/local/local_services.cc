@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/jobs/algorithms.h"
+#include "common/jobs/train_config.h"
 #include "common/model/loader.h"
 #include "common/server/server_runner.h"
 #include "common/serving/actor/actor_core.h"
@@ -82,9 +83,9 @@ absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(
   state->actor->SetCore(state->actor_core);
   state->reference = std::make_unique<reference::ReferenceService>(
       state->runner.Executor("rlhf.v1.ReferenceService"));
-  // Only the algorithms that ask the reference for log-probs load it (SFT, SimPO, ORPO
-  // and reward models never do).
-  if (facts->online || facts->reference_logprobs) {
+  // Only jobs that ask the reference for log-probs load it (SFT, SimPO, ORPO and reward
+  // models never do; nor online jobs without a KL penalty).
+  if (jobs::JobUsesReference(spec)) {
     auto reference_load = device.Resolve(spec.models().reference_dir());
     if (!reference_load.ok()) return reference_load.status();
     auto reference = model::LoadCausalLm(spec.models().reference_dir(), *reference_load);

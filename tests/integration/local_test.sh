@@ -164,6 +164,17 @@ good = (lag == [0, 2, 2] and lag1 == [0, 1, 1] and skipped and waited == [True, 
         and state[\"cursor\"] == 4)
 print((\"as-expected \" if good else \"unexpected \") + str((lag, lag1, waited, state[\"cursor\"])))' \
   '$work/lag.jsonl' '$work/lag1.jsonl' '$work/ckpt-lag/iter-000002/coordinator_state.json'"
+# No KL penalty (kl.coef 0, TRL GRPO's default beta): no reference is loaded or asked, and
+# no kl metric claims a measurement.
+sed 's#"dir": "[^"]*"#"dir": "'"$work"'/ckpt-nokl"#; s#"runtime"#"kl": {"coef": 0}, "runtime"#' \
+  "$work/grpo.json" >"$work/nokl.json"
+expect "kl.coef 0: the reference is never called and no kl is reported" 0 "^as-expected " -- \
+  bash -c "'$rlhf' local '$work/nokl.json' --metrics-jsonl '$work/nokl.jsonl' >/dev/null 2>&1 &&
+  python3 -c 'import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+ref = [r[\"time_reference_seconds\"] for r in rows]
+good = len(rows) == 3 and max(ref) < 1e-3 and not any(\"kl\" in r for r in rows)
+print((\"as-expected \" if good else \"unexpected \") + str(ref))' '$work/nokl.jsonl'"
 expect "missing job file" 1 "cannot open job spec .*none.json" -- "$rlhf" local "$work/none.json"
 sed 's#"dir": "[^"]*", "interval": 2#"dir": "'"$work"'/ckpt-keep", "interval": 1, "keep_last": 2#' \
   "$work/sft.json" >"$work/keep.json"

@@ -130,5 +130,22 @@ TEST(TrainConfigTest, BadConfigsNameTheField) {
   EXPECT_FALSE(ipo->optimizer.has_value());  // the actor's own flags
 }
 
+// The reference is asked for log-probs only where something reads them.
+TEST(TrainConfigTest, OnlyJobsWithAKlPenaltyOrReferenceLossUseTheReference) {
+  auto uses = [](const std::string& algorithm, const std::string& kl) {
+    return jobs::JobUsesReference(SpecOrDie(absl::StrCat(R"({"algorithm": ")", algorithm,
+                                                         R"(", "models": {"policy_dir": "m"},
+        "data": {"train_path": "d"}, "kl": )",
+                                                         kl, "}")));
+  };
+  EXPECT_TRUE(uses("grpo", R"({"coef": 0.04})"));
+  EXPECT_FALSE(uses("grpo", R"({"coef": 0})"));
+  EXPECT_TRUE(uses("ppo", R"({"coef": 0, "adaptive": true})"));
+  EXPECT_FALSE(uses("rloo", R"({"coef": 0})"));
+  EXPECT_TRUE(uses("dpo", R"({"coef": 0})"));
+  EXPECT_FALSE(uses("sft", R"({"coef": 0.1})"));
+  EXPECT_FALSE(uses("simpo", R"({})"));
+}
+
 }  // namespace
 }  // namespace rlhf::actor
