@@ -38,21 +38,21 @@ struct Sample {
   float score = 0;
 };
 
-// Which of one prompt's samples are kept: the best (the first of equals), or with a
-// threshold every one scoring at least it.
+// The highest-scoring of one prompt's samples (the first of equals); `samples` is not empty.
+const Sample& Best(const std::vector<Sample>& samples) {
+  return *std::max_element(samples.begin(), samples.end(),
+                           [](const Sample& a, const Sample& b) { return a.score < b.score; });
+}
+
+// Which of one prompt's samples are kept: the best, or with a threshold every one scoring
+// at least it.
 std::vector<const Sample*> Keep(const std::vector<Sample>& samples,
                                 const std::optional<double>& threshold) {
+  if (!threshold) return {&Best(samples)};
   std::vector<const Sample*> kept;
-  if (threshold) {
-    for (const Sample& s : samples) {
-      if (s.score >= *threshold) kept.push_back(&s);
-    }
-    return kept;
+  for (const Sample& s : samples) {
+    if (s.score >= *threshold) kept.push_back(&s);
   }
-  const auto best =
-      std::max_element(samples.begin(), samples.end(),
-                       [](const Sample& a, const Sample& b) { return a.score < b.score; });
-  if (best != samples.end()) kept.push_back(&*best);
   return kept;
 }
 
@@ -168,9 +168,7 @@ int RunBestOfN(const std::vector<std::string>& args) {
         const size_t r = (e - first) * static_cast<size_t>(n) + static_cast<size_t>(k);
         samples.push_back({texts[r], (*scores)[r]});
       }
-      best_sum += std::max_element(samples.begin(), samples.end(), [](auto& a, auto& b) {
-                    return a.score < b.score;
-                  })->score;
+      best_sum += Best(samples).score;
       for (const Sample* s : Keep(samples, keep_at_least)) {
         const nlohmann::json line = {
             {"prompt", (*examples)[e].prompt}, {"completion", s->completion}, {"score", s->score}};
