@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/jobs/algorithms.h"
+#include "common/jobs/conversation.h"
 
 namespace rlhf::jobs {
 namespace {
@@ -20,7 +21,7 @@ absl::Status LineError(std::string_view where, std::string_view why) {
 }
 
 // Reads a required (or optional) string field into *out.
-absl::Status ReadString(const nlohmann::json& object, const char* key, bool required,
+absl::Status ReadString(const nlohmann::ordered_json& object, const char* key, bool required,
                         std::string_view where, std::string* out) {
   auto it = object.find(key);
   if (it == object.end() || it->is_null()) {
@@ -29,14 +30,25 @@ absl::Status ReadString(const nlohmann::json& object, const char* key, bool requ
   }
   if (it->is_array()) {
     return LineError(where, absl::StrCat("field \"", key,
-                                         "\" is a list: the conversational format (list of "
-                                         "{role, content}) is not supported yet; use a string"));
+                                         "\" is a list of messages but \"prompt\" is a string: "
+                                         "a conversational line has every text field as a list"));
   }
   if (!it->is_string()) {
     return LineError(where,
                      absl::StrCat("field \"", key, "\" must be a string, not ", it->type_name()));
   }
   *out = it->get<std::string>();
+  return absl::OkStatus();
+}
+
+absl::Status ReadLabel(const nlohmann::ordered_json& object, std::string_view where, bool* out) {
+  auto it = object.find("label");
+  if (it == object.end() || it->is_null()) return LineError(where, "missing field \"label\"");
+  if (!it->is_boolean()) {
+    return LineError(where,
+                     absl::StrCat("field \"label\" must be a boolean, not ", it->type_name()));
+  }
+  *out = it->get<bool>();
   return absl::OkStatus();
 }
 
@@ -63,9 +75,9 @@ absl::StatusOr<DatasetFormat> DatasetFormatForAlgorithm(std::string_view algorit
 
 absl::StatusOr<Example> ParseExampleLine(std::string_view line, DatasetFormat format,
                                          std::string_view where) {
-  nlohmann::json object;
+  nlohmann::ordered_json object;
   try {
-    object = nlohmann::json::parse(line.begin(), line.end());
+    object = nlohmann::ordered_json::parse(line.begin(), line.end());
   } catch (const nlohmann::json::parse_error& e) {
     // nlohmann's message ends with "; last read: '<the line's bytes>'": cut it, so an
     // error never echoes a file's contents (a job naming a file that is not a dataset).
@@ -77,6 +89,17 @@ absl::StatusOr<Example> ParseExampleLine(std::string_view line, DatasetFormat fo
     return LineError(where, absl::StrCat("expected a JSON object, got ", object.type_name()));
   }
   Example example;
+  if (IsConversational(object)) {
+    auto conversation = ParseConversation(object, format, where);
+    if (!conversation.ok()) return conversation.status();
+    example.conversation = *std::move(conversation);
+    absl::Status status = ReadString(object, "reference", false, where, &example.reference);
+    if (status.ok() && format == DatasetFormat::kUnpairedPreference) {
+      status = ReadLabel(object, where, &example.label);
+    }
+    if (!status.ok()) return status;
+    return example;
+  }
   absl::Status status = ReadString(object, "prompt", true, where, &example.prompt);
   if (!status.ok()) return status;
   if (example.prompt.empty()) return LineError(where, "empty prompt");
@@ -93,16 +116,7 @@ absl::StatusOr<Example> ParseExampleLine(std::string_view line, DatasetFormat fo
       break;
     case DatasetFormat::kUnpairedPreference: {
       status = ReadString(object, "completion", true, where, &example.completion);
-      if (!status.ok()) break;
-      auto it = object.find("label");
-      if (it == object.end() || it->is_null()) {
-        status = LineError(where, "missing field \"label\"");
-      } else if (!it->is_boolean()) {
-        status = LineError(
-            where, absl::StrCat("field \"label\" must be a boolean, not ", it->type_name()));
-      } else {
-        example.label = it->get<bool>();
-      }
+      if (status.ok()) status = ReadLabel(object, where, &example.label);
       break;
     }
   }

@@ -1,12 +1,17 @@
 #pragma once
-// JSONL training data in TRL's four standard (non-conversational) formats. One JSON
-// object per line; blank lines are skipped; keys other than the format's are ignored.
+// JSONL training data in TRL's four standard formats, each also conversational (lists of
+// {"role", "content"} messages, rendered with the model's chat template: conversation.h).
+// One JSON object per line; blank lines are skipped; keys other than the format's are
+// ignored.
 // Every bad line is reported with file:line and why, all at once (up to a limit).
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "absl/status/statusor.h"
 
@@ -33,6 +38,10 @@ struct Example {
   bool label = false;      // kUnpairedPreference: true = desirable
   std::string reference;   // kPromptOnly: optional reference answer
   int line = 0;            // 1-based line in the file
+  // A conversational line: its messages by TRL field ("prompt", "completion", "chosen",
+  // "rejected"). The text fields stay empty until the chat template renders them
+  // (TokenizeExamples does, with the tokenizer's template).
+  std::shared_ptr<const nlohmann::ordered_json> conversation;
 };
 
 struct DatasetReadOptions {

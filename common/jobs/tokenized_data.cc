@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/jobs/conversation.h"
 
 namespace rlhf::jobs {
 namespace {
@@ -23,12 +24,14 @@ absl::StatusOr<std::vector<TokenizedExample>> TokenizeExamples(
   // TRL 0.24's SFT/DPO/KTO trainers append tokenizer.eos_token_id: tokenizer_config's
   // eos_token (for chat models <|im_end|>), not generation_config's first eos id.
   const std::optional<int64_t> eos = tokenizer.eos_token_id();
-  auto encode_response = [&](const std::string& text, int line,
+  // A templated answer ends as the template ends the assistant turn (TRL's SFTTrainer adds
+  // no EOS to conversational data).
+  auto encode_response = [&](const std::string& text, int line, bool templated,
                              std::vector<int64_t>* ids) -> absl::Status {
     auto encoded = tokenizer.Encode(text, /*add_special_tokens=*/false);
     if (!encoded.ok()) return AtLine(encoded.status(), options.path, line);
     *ids = std::move(*encoded);
-    if (eos.has_value()) ids->push_back(*eos);  // the model learns to stop
+    if (eos.has_value() && !templated) ids->push_back(*eos);  // the model learns to stop
     if (static_cast<int64_t>(ids->size()) > options.max_response_tokens) {
       ids->resize(options.max_response_tokens);
     }
@@ -36,9 +39,24 @@ absl::StatusOr<std::vector<TokenizedExample>> TokenizeExamples(
   };
   std::vector<TokenizedExample> out;
   out.reserve(examples.size());
-  for (const Example& example : examples) {
+  for (const Example& original : examples) {
+    Example rendered;
+    const bool templated = original.conversation != nullptr;
+    if (templated) {
+      if (tokenizer.chat_template() == nullptr) {
+        return AtLine(absl::InvalidArgumentError(absl::StrCat(
+                          "a conversational example needs the model's chat template: ",
+                          tokenizer.chat_template_status().message())),
+                      options.path, original.line);
+      }
+      rendered = original;
+      absl::Status status = RenderConversation(*tokenizer.chat_template(), &rendered);
+      if (!status.ok()) return AtLine(status, options.path, original.line);
+    }
+    const Example& example = templated ? rendered : original;
     TokenizedExample t;
-    auto prompt = tokenizer.Encode(example.prompt);
+    // The template writes the special tokens itself (apply_chat_template encodes without).
+    auto prompt = tokenizer.Encode(example.prompt, /*add_special_tokens=*/!templated);
     if (!prompt.ok()) return AtLine(prompt.status(), options.path, example.line);
     if (prompt->empty() && tokenizer.bos_id()) prompt->push_back(*tokenizer.bos_id());
     if (prompt->empty()) {
@@ -55,10 +73,10 @@ absl::StatusOr<std::vector<TokenizedExample>> TokenizeExamples(
     absl::Status status;
     if (format == DatasetFormat::kPromptCompletion ||
         format == DatasetFormat::kUnpairedPreference) {
-      status = encode_response(example.completion, example.line, &t.completion);
+      status = encode_response(example.completion, example.line, templated, &t.completion);
     } else if (format == DatasetFormat::kPreference) {
-      status = encode_response(example.chosen, example.line, &t.chosen);
-      if (status.ok()) status = encode_response(example.rejected, example.line, &t.rejected);
+      status = encode_response(example.chosen, example.line, templated, &t.chosen);
+      if (status.ok()) status = encode_response(example.rejected, example.line, templated, &t.rejected);
     }
     if (!status.ok()) return status;
     out.push_back(std::move(t));

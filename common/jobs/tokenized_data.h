@@ -3,7 +3,9 @@
 // the prompt with the tokenizer's special tokens, left-truncated to max_prompt_tokens
 // (a prompt that encodes to nothing becomes BOS); each response without special tokens,
 // followed by the tokenizer's eos_token (tokenizer_config.json, as TRL appends it; the
-// model learns to stop), cut to max_response_tokens.
+// model learns to stop), cut to max_response_tokens. Conversational examples are first
+// rendered with the tokenizer's chat template (TRL's conversion); their prompt is encoded
+// without special tokens (the template writes them) and their answers get no extra EOS.
 
 #include <cstdint>
 #include <string>

@@ -125,6 +125,11 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromDirectory(
   absl::StatusOr<std::unique_ptr<Tokenizer>> tokenizer = FromJson(*json, path.string());
   if (!tokenizer.ok()) return tokenizer.status();
   if (absl::Status s = (*tokenizer)->ApplyPretrainedConfig(*config, dir); !s.ok()) return s;
+  absl::StatusOr<chat::ChatTemplate> chat_template = chat::ChatTemplate::Load(dir);
+  (*tokenizer)->chat_template_status_ = chat_template.status();
+  if (chat_template.ok()) {
+    (*tokenizer)->chat_template_ = std::make_unique<chat::ChatTemplate>(*std::move(chat_template));
+  }
   return tokenizer;
 }
 

@@ -20,7 +20,9 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "common/chat/chat_template.h"
 #include "common/tokenizer/added_vocabulary.h"
 #include "common/tokenizer/bpe_model.h"
 #include "common/tokenizer/decoder.h"
@@ -70,6 +72,11 @@ class Tokenizer {
   // append). With no tokenizer_config.json (transformers would give None) it is the first
   // of generation_config's eos_token_id(s), if any; nullopt from FromFile/FromString.
   std::optional<int64_t> eos_token_id() const { return eos_token_id_; }
+  // The model's chat template (dir/chat_template.jinja or tokenizer_config.json's), loaded
+  // by FromDirectory. nullptr when there is none or it does not parse; then
+  // chat_template_status() says why (only conversational data needs it).
+  const chat::ChatTemplate* chat_template() const { return chat_template_.get(); }
+  const absl::Status& chat_template_status() const { return chat_template_status_; }
   std::optional<int64_t> pad_id() const { return pad_id_; }
 
   // Added tokens first, then the model vocabulary (as tokenizers' token_to_id).
@@ -97,6 +104,8 @@ class Tokenizer {
   std::vector<int64_t> eos_ids_;
   std::optional<int64_t> eos_token_id_;
   std::optional<int64_t> pad_id_;
+  std::unique_ptr<chat::ChatTemplate> chat_template_;
+  absl::Status chat_template_status_ = absl::NotFoundError("no chat template (not loaded from a directory)");
 };
 
 }  // namespace rlhf::tokenizer

@@ -68,7 +68,8 @@ TEST(DatasetTest, ReportsEveryBadLineWithItsNumber) {
   EXPECT_THAT(message, HasSubstr(path + ":4: field \"prompt\" must be a string, not number"));
   EXPECT_THAT(message, HasSubstr(path + ":5: empty prompt"));
   EXPECT_THAT(message, HasSubstr(path + ":6: expected a JSON object, got array"));
-  EXPECT_THAT(message, HasSubstr(path + ":7: field \"prompt\" is a list: the conversational"));
+  EXPECT_THAT(message, HasSubstr(path + ":7: field \"chosen\" must be a list of messages like "
+                                        "the prompt, not string"));
 }
 
 TEST(DatasetTest, KtoLabelMustBeBoolean) {
