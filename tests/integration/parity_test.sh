@@ -5,10 +5,12 @@
 # iterations. The servers are started with flags that contradict the jobs (another
 # learning rate and weight decay on the actor, another scorer on the reward server): the
 # job's own values must reach them.
+# grpochat trains on conversational prompts rendered with the model's chat template.
 # Usage: parity_test.sh BIN_DIR   (run from the repository root)
 set -uo pipefail
 source "$(dirname "$0")/testlib.sh"
 servers_setup "$1"
+cp tests/golden/fixtures/chat/templates/chatml.jinja "$model/chat_template.jinja"
 
 start actor "$bin/rlhf-actor" --model "$model" --value-head --lr 5e-2 --weight-decay 0.3
 start rollout "$bin/rlhf-rollout" --model "$model"
@@ -20,6 +22,8 @@ coord=127.0.0.1:${port[coordinator]}
 
 printf '%s\n' '{"prompt": "hello world"}' '{"prompt": "the quick brown fox"}' \
   '{"prompt": "once upon a time"}' '{"prompt": "a b c"}' >"$work/prompts.jsonl"
+sed 's/"prompt": \("[^"]*"\)/"prompt": [{"role": "user", "content": \1}]/' "$work/prompts.jsonl" \
+  >"$work/chat-prompts.jsonl"
 # job NAME ALGORITHM EXTRA_JSON [ENDPOINTS_JSON]
 job() {
   cat >"$work/$1.json" <<JOB
@@ -70,7 +74,7 @@ PY
 
 # grpo1: one on-policy step per batch, so neither topology runs the actor's Evaluate (the
 # trainer's own log-probs are the old ones; kl from the rollout's sampling log-probs).
-for spec in "ppo ppo" "grpo grpo" "grpo1 grpo"; do
+for spec in "ppo ppo" "grpo grpo" "grpo1 grpo" "grpochat grpo"; do
   set -- $spec
   extra=$ppo_extra
   [ "$2" = grpo ] && extra=$grpo_extra
@@ -78,6 +82,7 @@ for spec in "ppo ppo" "grpo grpo" "grpo1 grpo"; do
   remote_job=$(job "$1-remote" "$2" "$extra" "$endpoints")
   [ "$1" = grpo1 ] && sed -i 's/"minibatch_size": 2, "ppo_epochs": 2/"minibatch_size": 4, "ppo_epochs": 1/' \
     "$local_job" "$remote_job"
+  [ "$1" = grpochat ] && sed -i "s#$work/prompts.jsonl#$work/chat-prompts.jsonl#" "$local_job" "$remote_job"
   expect "$1 with rlhf local" 0 "SUCCEEDED" -- "$bin/rlhf" local "$local_job"
   id=$("$bin/rlhf" submit "$remote_job" --coordinator "$coord")
   expect "$1 across five processes" 0 "SUCCEEDED" -- \
