@@ -9,7 +9,8 @@ namespace rlhf::algo {
 absl::StatusOr<AdvantageResult> ComputeAdvantages(const AdvantageInputs& in,
                                                   const AdvantageOptions& options) {
   const bool penalised_rewards = options.estimator == AdvantageEstimator::kGae ||
-                                 options.estimator == AdvantageEstimator::kReinforcePlusPlus;
+                                 options.estimator == AdvantageEstimator::kReinforcePlusPlus ||
+                                 options.estimator == AdvantageEstimator::kPerToken;
   PpoRewardOptions reward_options;
   reward_options.kl_coef = penalised_rewards ? options.kl_coef : 0.0;
   reward_options.kl_estimator = options.kl_estimator;
@@ -42,6 +43,9 @@ absl::StatusOr<AdvantageResult> ComputeAdvantages(const AdvantageInputs& in,
       out.advantages = rpp->advantages;
       return out;
     }
+    case AdvantageEstimator::kPerToken:
+      out.advantages = shaped->rewards * token_mask;
+      return out;
     case AdvantageEstimator::kGroup: {
       auto group = GrpoAdvantages(in.scores, options.group_size);
       if (!group.ok()) return group.status();

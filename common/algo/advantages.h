@@ -8,7 +8,9 @@
 //   kReinforcePlusPlus:           ComputePpoRewards -> ReinforcePlusPlusAdvantages;
 //   kGroup (GRPO):                GrpoAdvantages(scores), broadcast over the tokens (the KL
 //                                 is in GRPO's loss);
-//   kLeaveOneOut (RLOO):          RlooAdvantages(scores, sequence KL * beta), broadcast.
+//   kLeaveOneOut (RLOO):          RlooAdvantages(scores, sequence KL * beta), broadcast;
+//   kPerToken (on-policy distillation): each token's own shaped reward, -beta * KL(token)
+//                                 (+ the score on the last token), undiscounted, unwhitened.
 // Rows are num_prompts * group_size completions, a prompt's group contiguous.
 
 #include <cstdint>
@@ -20,7 +22,7 @@
 
 namespace rlhf::algo {
 
-enum class AdvantageEstimator { kGae, kReinforcePlusPlus, kGroup, kLeaveOneOut };
+enum class AdvantageEstimator { kGae, kReinforcePlusPlus, kGroup, kLeaveOneOut, kPerToken };
 
 struct AdvantageInputs {
   torch::Tensor scores;        // [N] sequence scores (reward model or verifier)

@@ -11,22 +11,26 @@ using enum DatasetFormat;
 
 // Learning rates: TRL 0.24's SFTConfig 2e-5, RewardConfig 1e-5, PPOConfig 3e-6,
 // GRPO/RLOO/DPO/KTO/ORPO/CPO configs 1e-6. Betas: DPOConfig 0.1, CPOConfig (SimPO) 2.0.
-constexpr std::array<AlgorithmFacts, 11> kAlgorithms = {{
+constexpr std::array<AlgorithmFacts, 12> kAlgorithms = {{
     // id, name, online, critic, reference_logprobs, kl, format, trainer_name, lr,
-    // samples_per_prompt (default, min), beta
-    {kPpo, "ppo", true, true, false, kRewards, kPromptOnly, "ppo", 3e-6, 1, 1, 0.1},
-    {kGrpo, "grpo", true, false, false, kLoss, kPromptOnly, "grpo", 1e-6, 4, 2, 0.1},
-    {kRloo, "rloo", true, false, false, kAdvantages, kPromptOnly, "rloo", 1e-6, 4, 2, 0.1},
+    // samples_per_prompt (default, min), beta, rewarded
+    {kPpo, "ppo", true, true, false, kRewards, kPromptOnly, "ppo", 3e-6, 1, 1, 0.1, true},
+    {kGrpo, "grpo", true, false, false, kLoss, kPromptOnly, "grpo", 1e-6, 4, 2, 0.1, true},
+    {kRloo, "rloo", true, false, false, kAdvantages, kPromptOnly, "rloo", 1e-6, 4, 2, 0.1, true},
     {kReinforcePlusPlus, "reinforce_pp", true, false, false, kRewards, kPromptOnly, "reinforce_pp",
-     1e-6, 4, 1, 0.1},
-    {kDpo, "dpo", false, false, true, kNone, kPreference, "dpo", 1e-6, 1, 1, 0.1},
-    {kIpo, "ipo", false, false, true, kNone, kPreference, "dpo", 1e-6, 1, 1, 0.1},
-    {kKto, "kto", false, false, true, kNone, kUnpairedPreference, "kto", 1e-6, 1, 1, 0.1},
-    {kOrpo, "orpo", false, false, false, kNone, kPreference, "orpo", 1e-6, 1, 1, 0.1},
-    {kSimpo, "simpo", false, false, false, kNone, kPreference, "simpo", 1e-6, 1, 1, 2.0},
-    {kSft, "sft", false, false, false, kNone, kPromptCompletion, "sft", 2e-5, 1, 1, 0.1},
+     1e-6, 4, 1, 0.1, true},
+    {kDpo, "dpo", false, false, true, kNone, kPreference, "dpo", 1e-6, 1, 1, 0.1, false},
+    {kIpo, "ipo", false, false, true, kNone, kPreference, "dpo", 1e-6, 1, 1, 0.1, false},
+    {kKto, "kto", false, false, true, kNone, kUnpairedPreference, "kto", 1e-6, 1, 1, 0.1, false},
+    {kOrpo, "orpo", false, false, false, kNone, kPreference, "orpo", 1e-6, 1, 1, 0.1, false},
+    {kSimpo, "simpo", false, false, false, kNone, kPreference, "simpo", 1e-6, 1, 1, 2.0, false},
+    {kSft, "sft", false, false, false, kNone, kPromptCompletion, "sft", 2e-5, 1, 1, 0.1, false},
     {kRewardModel, "reward_model", false, false, false, kNone, kPreference, "reward_model", 1e-5, 1,
-     1, 0.1},
+     1, 0.1, false},
+    // On-policy distillation: the reference service holds the teacher; each sampled token's
+    // advantage is minus its reverse KL to the teacher (Thinking Machines / Qwen3), no reward.
+    {kDistill, "distill", true, false, false, kRewards, kPromptOnly, "reinforce_pp", 1e-6, 1, 1,
+     0.1, false},
 }};
 
 }  // namespace

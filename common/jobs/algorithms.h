@@ -23,6 +23,7 @@ enum class JobAlgorithm {
   kOrpo,
   kKto,
   kRewardModel,
+  kDistill,
 };
 
 // Where an online algorithm's KL to the reference goes.
@@ -46,6 +47,7 @@ struct AlgorithmFacts {
   int64_t default_samples_per_prompt;
   int64_t min_samples_per_prompt;  // group baselines need 2
   double default_beta;             // preference.beta
+  bool rewarded;                   // online: a reward scores the samples (not distill)
 };
 
 // The table, in JobSpec's documented order.

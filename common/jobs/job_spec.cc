@@ -97,7 +97,7 @@ void ApplyJobSpecDefaults(v1::JobSpec* spec) {
   RLHF_DEFAULT(ppo, tis_cap, 0.0);
 
   v1::KlSpec* kl = spec->mutable_kl();
-  RLHF_DEFAULT(kl, coef, 0.05);
+  RLHF_DEFAULT(kl, coef, facts.id == JobAlgorithm::kDistill ? 1.0 : 0.05);
   RLHF_DEFAULT(kl, adaptive, false);
   RLHF_DEFAULT(kl, target, 6.0);
   RLHF_DEFAULT(kl, horizon, 10000);
@@ -125,7 +125,7 @@ void ApplyJobSpecDefaults(v1::JobSpec* spec) {
   RLHF_DEFAULT(preference, simpo_gamma, 0.5);
 
   v1::RewardSpec* reward = spec->mutable_reward();
-  if (reward->kind().empty()) reward->set_kind("model");
+  if (reward->kind().empty()) reward->set_kind(facts.id == JobAlgorithm::kDistill ? "none" : "model");
   RLHF_DEFAULT(reward, target_length, 64);
   RLHF_DEFAULT(reward, match_reward, 1.0);
   RLHF_DEFAULT(reward, mismatch_reward, 0.0);
@@ -148,6 +148,7 @@ absl::Status ValidateJobSpec(const v1::JobSpec& spec_in, const ValidateOptions& 
   SpecErrors errors;
   CheckAlgorithmAndModels(spec, options, &errors);
   CheckHyperparameters(spec, &errors);
+  CheckDistill(spec, options, &errors);
   CheckRewardAndEndpoints(spec, &errors);
   CheckData(spec, options, &errors);
   CheckLimits(spec, &errors);

@@ -15,7 +15,7 @@ namespace rlhf::jobs {
 
 // The algorithms JobSpec.algorithm accepts.
 bool IsKnownAlgorithm(std::string_view algorithm);
-bool IsOnlineRlAlgorithm(std::string_view algorithm);  // ppo, grpo, rloo, reinforce_pp
+bool IsOnlineRlAlgorithm(std::string_view algorithm);  // ppo, grpo, rloo, reinforce_pp, distill
 
 // Parses JSON text; `source` (a file name, or "request") prefixes errors. Unknown fields
 // are errors (a typo must not silently become a default). No defaults applied.

@@ -3,6 +3,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/chat/chat_template.h"
 #include "common/jobs/algorithms.h"
 #include "common/jobs/dataset.h"
 
@@ -115,6 +117,19 @@ void CheckDatasetFile(const v1::JobSpec& spec, const std::string& file, std::str
     errors->Add(path, absl::StrCat("not a ", Absl(DatasetFormatName(*format)), " dataset for ",
                                    spec.algorithm(), ":\n", examples.status().message()));
     return;
+  }
+  // Conversational lines need the policy's chat template (the tokenizer loads it at run
+  // time); a job with none is refused before it starts.
+  const bool conversational = std::any_of(examples->begin(), examples->end(),
+                                          [](const Example& e) { return e.conversation != nullptr; });
+  if (conversational && !spec.models().policy_dir().empty()) {
+    absl::StatusOr<chat::ChatTemplate> chat_template =
+        chat::ChatTemplate::Load(spec.models().policy_dir());
+    if (!chat_template.ok()) {
+      errors->Add(path, absl::StrCat("conversational examples need the policy's chat template: ",
+                                     chat_template.status().message()));
+      return;
+    }
   }
   if (IsOnlineRlAlgorithm(spec.algorithm()) && spec.reward().kind() == "exact_match") {
     for (const Example& example : *examples) {
@@ -290,11 +305,17 @@ void CheckHyperparameters(const v1::JobSpec& spec, SpecErrors* errors) {
 
   NonNegative(spec.checkpoint().interval(), "checkpoint.interval", errors);
   NonNegative(spec.checkpoint().keep_last(), "checkpoint.keep_last", errors);
+  if (const std::string& dtype = spec.checkpoint().export_dtype();
+      !dtype.empty() && dtype != "float32" && dtype != "bfloat16" && dtype != "float16") {
+    errors->Add("checkpoint.export_dtype",
+                absl::StrCat("must be float32, bfloat16 or float16, got \"", dtype, "\""));
+  }
 }
 
 void CheckRewardAndEndpoints(const v1::JobSpec& spec, SpecErrors* errors) {
   const v1::RewardSpec& reward = spec.reward();
-  CheckOneOf(reward.kind(), {"model", "exact_match", "regex", "length"}, "reward.kind", errors);
+  CheckOneOf(reward.kind(), {"model", "exact_match", "regex", "length", "none"}, "reward.kind",
+             errors);
   if (IsOnlineRlAlgorithm(spec.algorithm()) && reward.kind() == "model" &&
       spec.models().reward_dir().empty() && spec.endpoints().reward().empty()) {
     errors->Add("models.reward_dir",

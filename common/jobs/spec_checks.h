@@ -43,6 +43,8 @@ void CheckData(const v1::JobSpec& spec, const ValidateOptions& options, SpecErro
 // spec_online_checks.cc: the online algorithms' loss variants (clip-higher, GSPO, CISPO,
 // loss aggregation, TIS) and DAPO's reward shaping and dynamic sampling.
 void CheckOnlineVariants(const v1::JobSpec& spec, SpecErrors* errors);
+// spec_distill_checks.cc
+void CheckDistill(const v1::JobSpec& spec, const ValidateOptions& options, SpecErrors* errors);
 // spec_limits.cc: upper bounds on every size and count (overflow-safe products).
 void CheckLimits(const v1::JobSpec& spec, SpecErrors* errors);
 

@@ -50,6 +50,12 @@ absl::StatusOr<torch::Dtype> ParseDtype(const std::string& text) {
       absl::StrCat("--dtype: want float32, bfloat16 or float16, got '", text, "'"));
 }
 
+std::string DtypeName(torch::Dtype dtype) {
+  if (dtype == torch::kBFloat16) return "bfloat16";
+  if (dtype == torch::kFloat16) return "float16";
+  return "float32";
+}
+
 torch::Dtype CheckpointDtype(const std::filesystem::path& model_dir) {
   std::ifstream file(model_dir / "config.json");
   const nlohmann::json config = nlohmann::json::parse(file, nullptr, /*allow_exceptions=*/false);

@@ -34,6 +34,8 @@ absl::StatusOr<torch::Dtype> ParseDtype(const std::string& text);
 // The dtype a checkpoint's config.json names ("dtype", else "torch_dtype"); float32
 // when it names none or one we do not load.
 torch::Dtype CheckpointDtype(const std::filesystem::path& model_dir);
+// "float32", "bfloat16", "float16" (config.json's spelling).
+std::string DtypeName(torch::Dtype dtype);
 
 struct DeviceFlags {
   std::string device = "cpu";

@@ -136,7 +136,9 @@ class PolicyTrainer {
   // written to a staging directory and renamed into place (a reader sees the old or the new).
   absl::Status SaveCheckpoint(const std::filesystem::path& dir);
   // The model alone in Hugging Face layout (no value head, no optimizer state), atomically.
-  absl::Status ExportPretrained(const std::filesystem::path& dir);
+  // `dtype`: the exported weights' (default: the parameters').
+  absl::Status ExportPretrained(const std::filesystem::path& dir,
+                                std::optional<torch::ScalarType> dtype = std::nullopt);
   // Restores weights, optimizer state and policy_version written by SaveCheckpoint. Checks
   // everything before changing anything: on error the trainer is unchanged. A plain Hugging
   // Face directory (no trainer_state.json) resets the trainer to its weights with a fresh

@@ -97,7 +97,8 @@ absl::StatusOr<nlohmann::json> ReadJsonFile(const fs::path& path) {
 
 }  // namespace
 
-absl::Status PolicyTrainer::ExportPretrained(const fs::path& dir) {
+absl::Status PolicyTrainer::ExportPretrained(const fs::path& dir,
+                                             std::optional<torch::ScalarType> dtype) {
   if (dir.empty()) return absl::InvalidArgumentError("export directory is empty");
   return CatchTorchErrors("ExportPretrained", [&]() -> absl::Status {
     // Written beside `dir` and swapped in whole: an export that fails or dies half-way
@@ -113,6 +114,7 @@ absl::Status PolicyTrainer::ExportPretrained(const fs::path& dir) {
       save_options.tokenizer_dir = options_.tokenizer_dir;
     }
     save_options.include_value_head = false;
+    save_options.dtype = dtype;
     if (auto s = model_ ? model::SavePretrained(*model_, staging, save_options)
                         : model::SavePretrained(*classifier_, staging, save_options);
         !s.ok()) {

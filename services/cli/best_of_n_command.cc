@@ -13,6 +13,7 @@
 #include "common/cli/flags.h"
 #include "common/io/atomic_file.h"
 #include "common/jobs/dataset.h"
+#include "common/jobs/tokenized_data.h"
 #include "common/model/device_flags.h"
 #include "common/model/generation.h"
 #include "common/model/loader.h"
@@ -125,6 +126,15 @@ int RunBestOfN(const std::vector<std::string>& args) {
   auto scorer = reward::MakeScorer(reward, reward_model, *load);
   if (!scorer.ok()) return Fail(scorer.status());
 
+  // Conversational prompts are rendered with the model's chat template, as jobs do.
+  jobs::TokenizeOptions tokenize;
+  tokenize.max_prompt_tokens = std::numeric_limits<int32_t>::max();
+  tokenize.max_response_tokens = 1;
+  tokenize.path = prompts_path;
+  auto tokenized =
+      jobs::TokenizeExamples(**tokenizer, *examples, jobs::DatasetFormat::kPromptOnly, tokenize);
+  if (!tokenized.ok()) return Fail(tokenized.status());
+
   std::string out;
   int64_t kept = 0, row = 0;
   double best_sum = 0;
@@ -134,14 +144,8 @@ int RunBestOfN(const std::vector<std::string>& args) {
     std::vector<uint64_t> seeds;
     v1::ScoreRequest request;
     for (size_t e = first; e < last; ++e) {
-      auto ids = (*tokenizer)->Encode((*examples)[e].prompt);
-      if (!ids.ok()) return Fail(ids.status());
-      if (ids->empty()) {
-        return Fail(absl::InvalidArgumentError(absl::StrCat(prompts_path, ":", (*examples)[e].line,
-                                                            ": the prompt encodes to no tokens")));
-      }
       for (int64_t k = 0; k < n; ++k) {
-        prompts.push_back(*ids);
+        prompts.push_back((*tokenized)[e].prompt);
         seeds.push_back(seed + static_cast<uint64_t>(row++));
       }
     }
@@ -151,11 +155,11 @@ int RunBestOfN(const std::vector<std::string>& args) {
     rpc::TokensToProto(generated->tokens, request.mutable_batch()->mutable_responses());
     std::vector<std::string> texts;
     for (size_t r = 0; r < prompts.size(); ++r) {
-      const jobs::Example& example = (*examples)[first + r / static_cast<size_t>(n)];
+      const jobs::TokenizedExample& example = (*tokenized)[first + r / static_cast<size_t>(n)];
       auto text = (*tokenizer)->Decode(generated->tokens[r], /*skip_special_tokens=*/true);
       if (!text.ok()) return Fail(text.status());
       texts.push_back(*text);
-      request.add_prompt_texts(example.prompt);
+      request.add_prompt_texts(example.prompt_text);
       request.add_response_texts(*text);
       request.add_references(example.reference);
     }
@@ -170,10 +174,21 @@ int RunBestOfN(const std::vector<std::string>& args) {
       }
       best_sum += Best(samples).score;
       for (const Sample* s : Keep(samples, keep_at_least)) {
-        const nlohmann::json line = {
-            {"prompt", (*examples)[e].prompt}, {"completion", s->completion}, {"score", s->score}};
-        absl::StrAppend(&out, line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                        "\n");
+        // A conversational prompt keeps its messages; the answer becomes an assistant turn.
+        const jobs::Example& example = (*examples)[e];
+        nlohmann::ordered_json line;
+        if (example.conversation != nullptr) {
+          line["prompt"] = (*example.conversation)["prompt"];
+          line["completion"] = nlohmann::ordered_json::array(
+              {{{"role", "assistant"}, {"content", s->completion}}});
+        } else {
+          line["prompt"] = example.prompt;
+          line["completion"] = s->completion;
+        }
+        line["score"] = s->score;
+        absl::StrAppend(
+            &out, line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
+            "\n");
         ++kept;
       }
     }

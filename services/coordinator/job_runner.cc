@@ -14,6 +14,7 @@
 #include "common/jobs/dataset.h"
 #include "common/jobs/metric_names.h"
 #include "common/jobs/tokenized_data.h"
+#include "common/model/device_flags.h"
 #include "common/status/status_macros.h"
 #include "common/status/torch_status.h"
 #include "services/coordinator/checkpoint_dir.h"
@@ -141,11 +142,16 @@ absl::Status JobLoop::Run() {
     ++iteration;
   }
   const fs::path final_dir = checkpoint_dir_ / "final";
+  // The job's spec decides the dtype (never the actor's current files, which after a
+  // restart are a float32 resume checkpoint): checkpoint.export_dtype, else policy_dir's.
+  const std::string export_dtype = !spec_.checkpoint().export_dtype().empty()
+                                       ? spec_.checkpoint().export_dtype()
+                                       : model::DtypeName(model::CheckpointDtype(spec_.models().policy_dir()));
   auto export_final = [&]() -> absl::Status {
     int64_t exported = -1;
-    RLHF_RETURN_IF_ERROR(
-        WithContext(clients_.SaveCheckpoint(final_dir.string(), &exported, /*weights_only=*/true),
-                    "exporting the final policy"));
+    RLHF_RETURN_IF_ERROR(WithContext(
+        clients_.SaveCheckpoint(final_dir.string(), &exported, /*weights_only=*/true, export_dtype),
+        "exporting the final policy"));
     if (exported != policy_version_) {
       return RoleVersionMismatch("actor", exported, policy_version_);
     }

@@ -31,6 +31,7 @@ absl::StatusOr<algo::KlEstimator> Estimator(const std::string& name) {
 
 algo::AdvantageEstimator EstimatorFor(const jobs::AlgorithmFacts& facts) {
   if (facts.critic) return algo::AdvantageEstimator::kGae;
+  if (facts.id == jobs::JobAlgorithm::kDistill) return algo::AdvantageEstimator::kPerToken;
   switch (facts.kl) {
     case jobs::KlPlacement::kLoss:
       return algo::AdvantageEstimator::kGroup;
@@ -189,6 +190,10 @@ absl::Status JobLoop::JudgeRollout(const Rollout& rollout, Judged* judged, Metri
   const v1::GenerationSpec& gen = spec_.generation();
   const int64_t rows = rollout.layout.rows();
   v1::ScoreRequest score_request;
+  if (!facts_->rewarded) {  // distill: the teacher's log-probs are the whole signal
+    judged->scores.mutable_scores()->Resize(static_cast<int>(rows), 0.0f);
+    judged->scored = true;
+  }
   if (!judged->scored) RLHF_RETURN_IF_ERROR(ScoreRequestFor(rollout, &score_request));
   v1::LogProbsRequest ref_request;
   *ref_request.mutable_batch() = rollout.sequences;
@@ -329,8 +334,10 @@ absl::Status JobLoop::BuildPolicyGradient(const Rollout& rollout, const Judged& 
   const torch::Tensor sequence_kl = advantages->kl.sum(1);
   const double mean_kl = sequence_kl.mean().item<double>();
   kl_->Update(mean_kl, rows);
-  (*metrics)[metric::kRewardMean] = reward_mean;
-  (*metrics)[metric::kRewardStd] = reward_std;
+  if (facts_->rewarded) {
+    (*metrics)[metric::kRewardMean] = reward_mean;
+    (*metrics)[metric::kRewardStd] = reward_std;
+  }
   if (reference) (*metrics)[metric::kKl] = mean_kl;
   (*metrics)[metric::kKlCoef] = kl_coef;
   (*metrics)[metric::kNonScoreReward] = advantages->non_score_rewards.sum(1).mean().item<double>();

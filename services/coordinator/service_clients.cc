@@ -244,11 +244,12 @@ absl::Status ServiceClients::Train(const v1::TrainRequest& request, v1::TrainRes
 }
 
 absl::Status ServiceClients::SaveCheckpoint(const std::string& dir, int64_t* version,
-                                            bool weights_only) {
+                                            bool weights_only, const std::string& dtype) {
   Call call(this);
   v1::CheckpointRequest request;
   request.set_directory(dir);
   request.set_weights_only(weights_only);
+  request.set_dtype(dtype);
   v1::CheckpointResponse response;
   auto status = Check(actor_->SaveCheckpoint(&call.context, request, &response), "actor",
                       channels_.actor_address, "SaveCheckpoint");

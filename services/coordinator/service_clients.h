@@ -97,7 +97,9 @@ class ServiceClients {
   absl::Status Evaluate(const v1::EvaluateRequest& request, v1::EvaluateResponse* response);
   absl::Status Train(const v1::TrainRequest& request, v1::TrainResponse* response);
   // weights_only: export the policy alone (Hugging Face layout, no value head/optimizer).
-  absl::Status SaveCheckpoint(const std::string& dir, int64_t* version, bool weights_only = false);
+  // weights_only: a Hugging Face export, in `dtype` when given.
+  absl::Status SaveCheckpoint(const std::string& dir, int64_t* version, bool weights_only = false,
+                              const std::string& dtype = "");
   absl::Status LoadCheckpoint(const std::string& dir, int64_t* version);
 
   // actor.ExportWeights streamed into every rollout replica's LoadWeights, chunk by chunk

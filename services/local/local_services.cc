@@ -102,6 +102,8 @@ absl::StatusOr<std::unique_ptr<LocalServices>> LocalServices::Start(
     state->rollout_core = std::make_shared<rollout::RolloutCore>(*sampler);
     state->share_weights = spec.runtime().max_policy_lag() == 0;
     state->rollout->SetCore(state->rollout_core);
+  }
+  if (online && spec.reward().kind() != "none") {  // distill scores nothing
     auto reward_load = device.Resolve(spec.models().reward_dir());
     if (!reward_load.ok()) return reward_load.status();
     auto scorer = reward::MakeScorer(spec.reward(), spec.models().reward_dir(), *reward_load);

@@ -182,6 +182,33 @@ expect "checkpoint.keep_last 2" 0 "SUCCEEDED" -- "$rlhf" local "$work/keep.json"
 [ "$(cd "$work/ckpt-keep" && ls -d iter-* | tr '\n' ' ')" = "iter-000002 iter-000003 " ] &&
   ok "... keeps only the newest two checkpoints" ||
   fail "... left $(ls "$work/ckpt-keep")"
+# checkpoint.export_dtype: a bf16 checkpoint (config.json dtype) trains in float32 and
+# exports bf16 by default, float32 when told; resume checkpoints stay float32.
+cp -r "$model" "$work/bf16-model"
+python3 -c 'import json, sys; p = sys.argv[1]; c = json.load(open(p)); c["dtype"] = "bfloat16"
+json.dump(c, open(p, "w"))' "$work/bf16-model/config.json"
+sed 's#"dir": "[^"]*"#"dir": "'"$work"'/ckpt-bf16"#; s#"policy_dir": "[^"]*"#"policy_dir": "'"$work"'/bf16-model"#' \
+  "$work/sft.json" >"$work/export-bf16.json"
+sed 's#ckpt-bf16"#ckpt-f32", "export_dtype": "float32"#' "$work/export-bf16.json" >"$work/export-f32.json"
+# dtypes.py DIR: the tensor dtypes in DIR/model.safetensors and config.json's dtype.
+cat >"$work/dtypes.py" <<'PY'
+import json, struct, sys
+for d in sys.argv[1:]:
+    f = open(d + "/model.safetensors", "rb")
+    header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+    kinds = sorted({v["dtype"] for k, v in header.items() if k != "__metadata__"})
+    config = json.load(open(d + "/config.json"))
+    print(" ".join(kinds), config.get("dtype", config.get("torch_dtype")), end=" ")
+PY
+expect "a bf16 checkpoint exports bf16; its resume checkpoints stay float32" 0 \
+  "^BF16 bfloat16 F32 " -- bash -c "'$rlhf' local '$work/export-bf16.json' >/dev/null 2>&1 &&
+  python3 '$work/dtypes.py' '$work/ckpt-bf16/final' '$work/ckpt-bf16/iter-000002/policy'"
+expect "... checkpoint.export_dtype float32 exports float32" 0 "^F32 float32" -- \
+  bash -c "'$rlhf' local '$work/export-f32.json' >/dev/null 2>&1 && python3 '$work/dtypes.py' '$work/ckpt-f32/final'"
+sed 's#"float32"#"int8"#' "$work/export-f32.json" >"$work/export-bad.json"
+expect "... an unknown export dtype is refused, naming the field" 2 \
+  "checkpoint.export_dtype: must be float32, bfloat16 or float16, got \"int8\"" -- \
+  "$rlhf" local "$work/export-bad.json"
 sed 's#"dir": "[^"]*"#"dir": "'"$work"'/ckpt-jsonl"#' "$work/ppo.json" >"$work/jsonl.json"
 expect "--metrics-jsonl into a missing directory fails before the job starts, with the reason" 2 \
   "^rlhf local: error: --metrics-jsonl: cannot write $work/none/x.jsonl: No such file or directory" -- \

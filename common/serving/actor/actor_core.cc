@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/io/confined_path.h"
+#include "common/model/device_flags.h"
 #include "common/rpc/tensor_codec.h"
 #include "common/serving/actor/train_config_proto.h"
 #include "common/status/torch_status.h"
@@ -237,8 +238,20 @@ absl::Status ActorCore::SaveCheckpoint(const v1::CheckpointRequest& request,
                                        v1::CheckpointResponse* response) {
   auto dir = CheckpointDir(request, /*loading=*/false);
   if (!dir.ok()) return dir.status();
+  std::optional<torch::ScalarType> dtype;
+  if (!request.dtype().empty()) {
+    auto parsed = model::ParseDtype(request.dtype());
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("dtype: want float32, bfloat16 or float16, got '", request.dtype(), "'"));
+    }
+    if (!request.weights_only()) {
+      return absl::InvalidArgumentError("dtype applies to a weights_only export only");
+    }
+    dtype = *parsed;
+  }
   std::lock_guard<std::mutex> lock(mutex_);
-  if (auto s = request.weights_only() ? trainer_->ExportPretrained(*dir)
+  if (auto s = request.weights_only() ? trainer_->ExportPretrained(*dir, dtype)
                                       : trainer_->SaveCheckpoint(*dir);
       !s.ok()) {
     return s;

@@ -72,6 +72,19 @@ TEST(AdvantagesTest, ReinforcePlusPlusTakesTheKlPenalisedRewards) {
                    Unwrap(ReinforcePlusPlusAdvantages(shaped.rewards, b.mask, 0.9)).advantages));
 }
 
+// On-policy distillation: with no reward, each token's advantage is -beta times its own
+// reverse-KL estimate to the teacher (k1: log pi - log teacher), undiscounted, unwhitened.
+TEST(AdvantagesTest, PerTokenIsMinusBetaTimesEachTokensReverseKl) {
+  Batch b = MakeBatch();
+  b.inputs.scores = torch::zeros({8});
+  AdvantageOptions o{.estimator = AdvantageEstimator::kPerToken, .kl_coef = 1.0};
+  const AdvantageResult result = Unwrap(ComputeAdvantages(b.inputs, o));
+  const torch::Tensor expected = -(b.inputs.logprobs - b.inputs.ref_logprobs) * b.mask;
+  EXPECT_TRUE(torch::allclose(result.advantages, expected, 0, 1e-7));
+  EXPECT_TRUE(torch::allclose(result.kl, (b.inputs.logprobs - b.inputs.ref_logprobs) * b.mask));
+  EXPECT_EQ(result.advantages.masked_select(b.mask == 0).abs().sum().item<double>(), 0.0);
+}
+
 // GRPO: A = (r - group mean) / (group std + 1e-4) on every token of the row, no KL in the
 // rewards (GRPO keeps its KL in the loss). Rows 0-1: scores 1 and 3 -> mean 2, std sqrt(2).
 TEST(AdvantagesTest, GroupAdvantagesAreBroadcastOverTheTokens) {

@@ -238,6 +238,37 @@ TEST_F(JobSpecTest, EachBadFieldNamesItsPath) {
        "runtime.max_policy_lag: pipelines sampling with training; sft samples none"},
       {[](v1::JobSpec* s) { s->mutable_generation()->set_max_sampling_rounds(0); },
        "generation.max_sampling_rounds: must be in [1, 64], got 0"},
+      {[](v1::JobSpec* s) { s->mutable_checkpoint()->set_export_dtype("int8"); },
+       "checkpoint.export_dtype: must be float32, bfloat16 or float16, got \"int8\""},
+      {[](v1::JobSpec* s) { s->mutable_reward()->set_kind("none"); },
+       "reward.kind: \"none\" is distill's; ppo needs a reward"},
+      {[](v1::JobSpec* s) {
+         s->set_algorithm("distill");
+         s->mutable_reward()->set_kind("none");
+       },
+       "models.reference_dir: distill needs a teacher: set it to a model other than "
+       "models.policy_dir"},
+      {[](v1::JobSpec* s) { s->set_algorithm("distill"); },
+       "reward.kind: distill takes no reward (its signal is the teacher's log-probs); leave it "
+       "unset or \"none\", got \"length\""},
+      {[](v1::JobSpec* s) {
+         s->set_algorithm("distill");
+         s->mutable_reward()->set_kind("none");
+         s->mutable_kl()->set_coef(0);
+       },
+       "kl.coef: distill's loss is kl.coef times the reverse KL to the teacher: > 0"},
+      {[](v1::JobSpec* s) {
+         s->set_algorithm("distill");
+         s->mutable_reward()->set_kind("none");
+         s->mutable_kl()->set_adaptive(true);
+       },
+       "kl.adaptive: distill's KL coefficient is fixed"},
+      {[](v1::JobSpec* s) {
+         s->set_algorithm("distill");
+         s->mutable_reward()->set_kind("none");
+         s->mutable_models()->set_reference_dir("tests/golden/fixtures/tokenizers/qwen2_chat");
+       },
+       "models.reference_dir: the teacher's tokenizer.json differs from the policy's"},
   };
   for (const Case& c : cases) {
     EXPECT_THAT(ErrorsAfter(c.edit), HasSubstr(c.expected));
@@ -315,6 +346,24 @@ TEST_F(JobSpecTest, EveryAlgorithmValidatesWithItsDatasetFormat) {
           << algorithm;
     }
   }
+}
+
+TEST_F(JobSpecTest, DistillTakesATeacherWithTheSameTokenizerAndNoReward) {
+  testing::TempDir dir;
+  const std::filesystem::path teacher = dir.File("teacher");
+  std::filesystem::copy("examples/models/tiny-gpt2", teacher);
+  v1::JobSpec spec;
+  spec.set_algorithm("distill");
+  spec.mutable_models()->set_policy_dir("examples/models/tiny-gpt2");
+  spec.mutable_models()->set_reference_dir(teacher.string());
+  spec.mutable_data()->set_train_path(dir.Write("p.jsonl", R"({"prompt": "q"})"));
+  spec.mutable_generation()->set_max_prompt_tokens(64);
+  spec.mutable_generation()->set_max_response_tokens(64);
+  ApplyJobSpecDefaults(&spec);
+  EXPECT_TRUE(ValidateJobSpec(spec).ok()) << ValidateJobSpec(spec);
+  EXPECT_EQ(spec.reward().kind(), "none");
+  EXPECT_EQ(spec.kl().coef(), 1.0);
+  EXPECT_EQ(spec.kl().estimator(), "k1");
 }
 
 TEST_F(JobSpecTest, RemoteSpecSkipsFileChecks) {
