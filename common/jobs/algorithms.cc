@@ -11,7 +11,7 @@ using enum DatasetFormat;
 
 // Learning rates: TRL 0.24's SFTConfig 2e-5, RewardConfig 1e-5, PPOConfig 3e-6,
 // GRPO/RLOO/DPO/KTO/ORPO/CPO configs 1e-6. Betas: DPOConfig 0.1, CPOConfig (SimPO) 2.0.
-constexpr std::array<AlgorithmFacts, 12> kAlgorithms = {{
+constexpr std::array<AlgorithmFacts, 13> kAlgorithms = {{
     // id, name, online, critic, reference_logprobs, kl, format, trainer_name, lr,
     // samples_per_prompt (default, min), beta, rewarded
     {kPpo, "ppo", true, true, false, kRewards, kPromptOnly, "ppo", 3e-6, 1, 1, 0.1, true},
@@ -31,6 +31,9 @@ constexpr std::array<AlgorithmFacts, 12> kAlgorithms = {{
     // advantage is minus its reverse KL to the teacher (Thinking Machines / Qwen3), no reward.
     {kDistill, "distill", true, false, false, kRewards, kPromptOnly, "reinforce_pp", 1e-6, 1, 1,
      0.1, false},
+    // RAFT / expert iteration: sample, keep the best, SFT on them (SFTConfig's learning rate).
+    {kRejectionSampling, "rejection_sampling", true, false, false, kNone, kPromptOnly, "sft", 2e-5,
+     4, 2, 0.1, true},
 }};
 
 }  // namespace

@@ -24,6 +24,7 @@ enum class JobAlgorithm {
   kKto,
   kRewardModel,
   kDistill,
+  kRejectionSampling,
 };
 
 // Where an online algorithm's KL to the reference goes.

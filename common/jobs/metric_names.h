@@ -43,6 +43,9 @@ inline constexpr char kOverlongPenalty[] = "overlong_penalty";
 // fraction of the groups sampled whose rewards differed.
 inline constexpr char kSamplingRounds[] = "sampling_rounds";
 inline constexpr char kInformativeGroupFraction[] = "informative_group_fraction";
+// Rejection sampling: samples kept for the SFT step, and their mean score.
+inline constexpr char kRejectionKept[] = "rejection_kept";
+inline constexpr char kRejectionKeptRewardMean[] = "rejection_kept_reward_mean";
 // The rollout's sampling log-probs vs the trainer's for the same tokens and policy version
 // (when the actor's Evaluate ran): mean |difference|, and KL(rollout || trainer) by k3.
 inline constexpr char kRolloutLogprobAbsDiff[] = "rollout_logprob_abs_diff";

@@ -64,6 +64,23 @@ void CheckOnlineVariants(const v1::JobSpec& spec, SpecErrors* errors) {
   CheckNumber(static_cast<double>(gen.max_sampling_rounds()),
               gen.max_sampling_rounds() >= 1 && gen.max_sampling_rounds() <= 64,
               "generation.max_sampling_rounds", "in [1, 64]", errors);
+
+  const bool rejection = algorithm == "rejection_sampling";
+  const v1::RejectionSamplingSpec& rs = spec.rejection_sampling();
+  if (rs.has_min_score()) {
+    CheckNumber(rs.min_score(), true, "rejection_sampling.min_score", "finite", errors);
+    if (!rejection) {
+      errors->Add("rejection_sampling.min_score",
+                  absl::StrCat("applies to rejection_sampling only, not ", algorithm));
+    }
+  }
+  if (rejection && ppo.tis_cap() != 0) {
+    errors->Add("ppo.tis_cap",
+                "rejection_sampling takes SFT steps on its samples: no importance weights");
+  }
+  if (rejection && spec.kl().adaptive()) {
+    errors->Add("kl.adaptive", "rejection_sampling has no KL penalty to adapt");
+  }
 }
 
 }  // namespace rlhf::jobs

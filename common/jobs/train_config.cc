@@ -18,6 +18,7 @@ bool JobUsesReference(const v1::JobSpec& spec) {
   const AlgorithmFacts* facts = FindAlgorithm(spec.algorithm());
   if (facts == nullptr) return true;  // unknown: refused elsewhere, never assumed away
   if (!facts->online) return facts->reference_logprobs;
+  if (facts->kl == KlPlacement::kNone) return false;  // rejection_sampling: SFT steps
   return spec.kl().coef() != 0 || spec.kl().adaptive();
 }
 

@@ -138,6 +138,11 @@ class JobLoop {
   absl::Status BuildPolicyGradient(const Rollout& rollout, const Judged& judged,
                                    v1::TrainRequest* train, Metrics* metrics);
 
+  // rejection_step.cc: the kept samples (rejection_filter.h) as an SFT TrainRequest and the
+  // rollout's reward metrics; `train` stays empty when nothing is kept.
+  absl::Status BuildRejectionSft(const Rollout& rollout, const Judged& judged,
+                                 v1::TrainRequest* train, Metrics* metrics);
+
   // offline_step.cc
   absl::Status OfflineStep(int64_t iteration, Metrics* metrics);
   // reference.LogProbs of `batch`, summed per row into `out` (F32 [B]).

@@ -1,4 +1,5 @@
-// JobLoop's online iteration (ppo, grpo, rloo, reinforce_pp), stage by stage as DESIGN.md's
+// JobLoop's online iteration (ppo, grpo, rloo, reinforce_pp, distill, rejection_sampling),
+// stage by stage as DESIGN.md's
 // "One PPO iteration": prompts -> rollout.Generate -> reference.LogProbs, reward.Score and
 // actor.Evaluate in parallel -> advantages (common/algo) -> actor.Train -> weight sync ->
 // metrics and the KL controller.
@@ -74,7 +75,12 @@ absl::Status JobLoop::OnlineIteration(int64_t iteration, Metrics* metrics) {
     RLHF_RETURN_IF_ERROR(JudgeRollout(rollout, &judged, metrics));
     if (hooks_.cancelled()) return absl::CancelledError("cancelled");
     v1::TrainRequest train;
-    RLHF_RETURN_IF_ERROR(BuildPolicyGradient(rollout, judged, &train, &rollout_metrics));
+    if (facts_->id == jobs::JobAlgorithm::kRejectionSampling) {
+      RLHF_RETURN_IF_ERROR(BuildRejectionSft(rollout, judged, &train, &rollout_metrics));
+      if (!train.has_sft()) return absl::OkStatus();  // nothing kept: no step
+    } else {
+      RLHF_RETURN_IF_ERROR(BuildPolicyGradient(rollout, judged, &train, &rollout_metrics));
+    }
     return Train(train, metrics);
   }();
   if (!trained.ok()) {
@@ -162,6 +168,8 @@ void JobLoop::CompleteRollout(Rollout* rollout) {
 // num_iterations=1) and nothing reads the actor's Evaluate pass but the kl metric, which
 // the rollout's sampling log-probs of the same policy version give.
 bool JobLoop::SkipsEvaluate(int64_t rows) const {
+  // Rejection sampling trains SFT on its samples: no old log-probs are read at all.
+  if (facts_->id == jobs::JobAlgorithm::kRejectionSampling) return true;
   if (facts_->critic || facts_->kl != jobs::KlPlacement::kLoss || spec_.kl().adaptive()) {
     return false;
   }

@@ -44,6 +44,10 @@ constexpr GaugeName kGauges[] = {
      "Generate rounds of the last iteration (dynamic sampling)"},
     {metric::kInformativeGroupFraction, "rlhf_training_informative_group_fraction",
      "Fraction of the last iteration's sampled groups whose rewards differed"},
+    {metric::kRejectionKept, "rlhf_training_rejection_kept",
+     "Samples the last rejection-sampling iteration kept for its SFT step"},
+    {metric::kRejectionKeptRewardMean, "rlhf_training_rejection_kept_reward_mean",
+     "Mean score of the samples the last rejection-sampling iteration kept"},
 };
 
 constexpr std::pair<const char*, const char*> kStages[] = {

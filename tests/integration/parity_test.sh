@@ -5,7 +5,8 @@
 # iterations. The servers are started with flags that contradict the jobs (another
 # learning rate and weight decay on the actor, another scorer on the reward server): the
 # job's own values must reach them.
-# grpochat trains on conversational prompts rendered with the model's chat template.
+# grpochat trains on conversational prompts rendered with the model's chat template; raft
+# is rejection sampling (best of 2 per prompt, SFT steps).
 # Usage: parity_test.sh BIN_DIR   (run from the repository root)
 set -uo pipefail
 source "$(dirname "$0")/testlib.sh"
@@ -74,10 +75,10 @@ PY
 
 # grpo1: one on-policy step per batch, so neither topology runs the actor's Evaluate (the
 # trainer's own log-probs are the old ones; kl from the rollout's sampling log-probs).
-for spec in "ppo ppo" "grpo grpo" "grpo1 grpo" "grpochat grpo"; do
+for spec in "ppo ppo" "grpo grpo" "grpo1 grpo" "grpochat grpo" "raft rejection_sampling"; do
   set -- $spec
   extra=$ppo_extra
-  [ "$2" = grpo ] && extra=$grpo_extra
+  [ "$2" != ppo ] && extra=$grpo_extra
   local_job=$(job "$1-local" "$2" "$extra")
   remote_job=$(job "$1-remote" "$2" "$extra" "$endpoints")
   [ "$1" = grpo1 ] && sed -i 's/"minibatch_size": 2, "ppo_epochs": 2/"minibatch_size": 4, "ppo_epochs": 1/' \
