@@ -238,6 +238,18 @@ TEST_F(JobSpecTest, EachBadFieldNamesItsPath) {
        "runtime.max_policy_lag: pipelines sampling with training; sft samples none"},
       {[](v1::JobSpec* s) { s->mutable_generation()->set_max_sampling_rounds(0); },
        "generation.max_sampling_rounds: must be in [1, 64], got 0"},
+      {[](v1::JobSpec* s) { s->mutable_rejection_sampling()->set_min_score(1); },
+       "rejection_sampling.min_score: applies to rejection_sampling only, not ppo"},
+      {[](v1::JobSpec* s) {
+         s->set_algorithm("rejection_sampling");
+         s->mutable_generation()->set_samples_per_prompt(1);
+       },
+       "generation.samples_per_prompt: rejection_sampling needs >= 2"},
+      {[](v1::JobSpec* s) {
+         s->set_algorithm("rejection_sampling");
+         s->mutable_ppo()->set_tis_cap(2);
+       },
+       "ppo.tis_cap: rejection_sampling takes SFT steps on its samples: no importance weights"},
       {[](v1::JobSpec* s) { s->mutable_checkpoint()->set_export_dtype("int8"); },
        "checkpoint.export_dtype: must be float32, bfloat16 or float16, got \"int8\""},
       {[](v1::JobSpec* s) { s->mutable_reward()->set_kind("none"); },
@@ -327,7 +339,7 @@ TEST_F(JobSpecTest, EveryAlgorithmValidatesWithItsDatasetFormat) {
   const std::pair<const char*, std::string> cases[] = {
       {"ppo", prompt}, {"grpo", prompt},       {"rloo", prompt}, {"reinforce_pp", prompt},
       {"sft", sft},    {"dpo", pref},          {"ipo", pref},    {"orpo", pref},
-      {"simpo", pref}, {"reward_model", pref}, {"kto", kto}};
+      {"simpo", pref}, {"reward_model", pref}, {"kto", kto}, {"rejection_sampling", prompt}};
   for (const auto& [algorithm, data] : cases) {
     v1::JobSpec spec;
     spec.set_algorithm(algorithm);
