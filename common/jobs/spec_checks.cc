@@ -281,8 +281,10 @@ void CheckHyperparameters(const v1::JobSpec& spec, SpecErrors* errors) {
   if (facts != nullptr && gen.samples_per_prompt() < facts->min_samples_per_prompt) {
     errors->Add(
         "generation.samples_per_prompt",
-        absl::StrCat(algorithm, " needs >= ", facts->min_samples_per_prompt,
-                     " samples per prompt (the group baseline), got ", gen.samples_per_prompt()));
+        absl::StrCat(algorithm, " needs >= ", facts->min_samples_per_prompt, " samples per prompt (",
+                     facts->id == JobAlgorithm::kRejectionSampling ? "to choose from"
+                                                                  : "the group baseline",
+                     "), got ", gen.samples_per_prompt()));
   } else if (gen.samples_per_prompt() < 1) {
     errors->Add("generation.samples_per_prompt",
                 absl::StrCat("must be >= 1, got ", gen.samples_per_prompt()));
