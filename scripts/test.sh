@@ -41,7 +41,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
     -DRLHF_SANITIZE=fuzzer-no-link,address,undefined
 fi
 cmake --build build-fuzz -j "$JOBS"
-for fuzzer in safetensors tokenizer; do
+for fuzzer in safetensors tokenizer chat_template; do
   corpus=$(mktemp -d)
   cp -r "tests/fuzz/corpus/$fuzzer/." "$corpus/"
   log=build-fuzz/$fuzzer.log

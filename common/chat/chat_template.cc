@@ -133,7 +133,8 @@ absl::StatusOr<std::string> ChatTemplate::Apply(const nlohmann::ordered_json& me
     chat.back()["content"] = final_message + kTag;
   }
   ValueDict variables = special_tokens_;
-  variables.emplace_back("messages", Value::FromJson(chat));
+  try {
+    variables.emplace_back("messages", Value::FromJson(chat));
   variables.emplace_back("tools", Value::None());
   variables.emplace_back("documents", Value::None());
   variables.emplace_back("add_generation_prompt", Value::Bool(options.add_generation_prompt));
@@ -147,6 +148,8 @@ absl::StatusOr<std::string> ChatTemplate::Apply(const nlohmann::ordered_json& me
         variables.emplace_back(key, Value::FromJson(value));
       }
     }
+  } catch (const JinjaError& error) {
+    return absl::InvalidArgumentError(absl::StrCat("chat template input: ", error.what()));
   }
   auto rendered = template_.Render(variables);
   if (!rendered.ok() || !options.continue_final_message) return rendered;

@@ -15,6 +15,7 @@ ExprPtr ExpressionParser::TupleOrExpression() {
 }
 
 ExprPtr ExpressionParser::Conditional(bool allow_if) {
+  NestingGuard guard(this);
   ExprPtr value = Or();
   while (allow_if && AcceptName("if")) {
     auto node = MakeExpr(Expr::Kind::kConditional, value->line);
@@ -47,6 +48,7 @@ ExprPtr ExpressionParser::And() {
 }
 
 ExprPtr ExpressionParser::Not() {
+  NestingGuard guard(this);
   if (IsName(Peek(), "not")) {
     const int line = Next().line;
     auto node = MakeExpr(Expr::Kind::kUnary, line);
@@ -103,6 +105,7 @@ ExprPtr ExpressionParser::Pow() { return LeftAssociative({"**"}, &ExpressionPars
 ExprPtr ExpressionParser::UnaryWithFilters() { return Filters(Unary()); }
 
 ExprPtr ExpressionParser::Unary() {
+  NestingGuard guard(this);
   if (IsOperator(Peek(), "-") || IsOperator(Peek(), "+")) {
     const Token& t = Next();
     auto node = MakeExpr(Expr::Kind::kUnary, t.line);

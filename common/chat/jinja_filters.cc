@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "common/chat/jinja_budget.h"
 #include "common/chat/jinja_builtins.h"
 
 namespace rlhf::chat {
@@ -99,6 +100,7 @@ std::string Indent(const std::string& s, const Value& width, bool first, bool bl
 }  // namespace
 
 Value ApplyFilter(const std::string& name, const Value& value, ValueList args, Kwargs kwargs) {
+  if (value.is_string()) ChargeWork(static_cast<int64_t>(value.AsString().size() / 64 + 1));
   auto arg = [&](size_t i, const char* key) -> const Value& { return Arg(args, kwargs, i, key); };
   if (name == "trim") return Value::String(StripChars(value.Str(), arg(0, "chars"), true, true));
   if (name == "safe" || name == "string") return name == "safe" ? value : Value::String(value.Str());
@@ -168,6 +170,7 @@ Value ApplyFilter(const std::string& name, const Value& value, ValueList args, K
   if (name == "unique") {
     ValueList out;
     for (const Value& item : Iterate(value)) {
+      ChargeWork(static_cast<int64_t>(out.size()));
       if (std::none_of(out.begin(), out.end(), [&](const Value& v) { return v.Equals(item); })) {
         out.push_back(item);
       }

@@ -3,6 +3,7 @@
 #include <string>
 #include <utility>
 
+#include "common/chat/jinja_budget.h"
 #include "common/chat/jinja_builtins.h"
 
 namespace rlhf::chat {
@@ -82,6 +83,7 @@ std::string MapAscii(std::string s, int (*fn)(int)) {
 }
 
 Value StringMethod(const std::string& s, const std::string& name, ValueList& args, Kwargs& kwargs) {
+  ChargeWork(static_cast<int64_t>(s.size() / 64 + 1));
   auto arg = [&](size_t i, const char* key) -> const Value& { return Arg(args, kwargs, i, key); };
   if (name == "strip") return Value::String(StripChars(s, arg(0, "chars"), true, true));
   if (name == "lstrip") return Value::String(StripChars(s, arg(0, "chars"), true, false));

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/chat/jinja_budget.h"
 #include "common/chat/jinja_builtins.h"
 
 namespace rlhf::chat {
@@ -29,6 +30,7 @@ std::vector<std::string> Characters(const std::string& s) {
 
 void CheckSize(size_t count, size_t unit_bytes) {
   if (count > kMaxValueBytes / unit_bytes) throw JinjaError("a value exceeds 64 MiB");
+  ChargeWork(static_cast<int64_t>(count * unit_bytes / 64 + 1));
 }
 
 int Compare(const std::string& op, const Value& a, const Value& b) {
@@ -46,6 +48,7 @@ bool Contains(const Value& container, const Value& item) {
     return container.AsString().find(item.AsString()) != std::string::npos;
   }
   if (container.is_list()) {
+    ChargeWork(static_cast<int64_t>(container.AsList().size()));
     for (const Value& v : container.AsList()) {
       if (v.Equals(item)) return true;
     }
@@ -181,6 +184,7 @@ Value Slice(const Value& object, const Value& start, const Value& stop, const Va
     throw JinjaError("a " + object.TypeName() + " value cannot be sliced");
   }
   const int64_t n = static_cast<int64_t>(items.size());
+  ChargeWork(n);
   auto bound = [&](const Value& v, int64_t fallback) -> int64_t {
     if (v.is_undefined() || v.is_none()) return fallback;
     if (v.kind() != Value::Kind::kInt) throw JinjaError("slice indices must be integers");
@@ -208,7 +212,10 @@ Value Slice(const Value& object, const Value& start, const Value& stop, const Va
 }
 
 ValueList Iterate(const Value& value) {
-  if (value.is_list()) return value.AsList();
+  if (value.is_list()) {
+    ChargeWork(static_cast<int64_t>(value.AsList().size()));
+    return value.AsList();
+  }
   if (value.is_undefined()) return {};
   if (value.is_dict()) {
     ValueList keys;

@@ -22,6 +22,7 @@ class Parser : public ExpressionParser {
   // Parses nodes until a {% name %} with a name in `ends` (returned in *end, tokens left
   // after the name) or the end of the template (only when `ends` is empty).
   Body ParseBody(std::initializer_list<const char*> ends, std::string* end) {
+    NestingGuard guard(this);
     Body body;
     while (true) {
       const Token& t = Peek();

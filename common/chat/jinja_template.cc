@@ -9,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/chat/jinja_ast.h"
+#include "common/chat/jinja_budget.h"
 #include "common/chat/jinja_builtins.h"
 #include "common/chat/jinja_lexer.h"
 #include "common/chat/jinja_parser.h"
@@ -19,6 +20,7 @@ namespace {
 // A runaway template (a huge range, deep loops) stops here instead of eating memory.
 constexpr size_t kMaxOutputBytes = size_t{64} << 20;
 constexpr int64_t kMaxRange = 1 << 20;
+constexpr int kMaxMacroDepth = 64;
 
 std::string StrftimeNow(const std::string& format) {
   const std::time_t now = std::time(nullptr);
@@ -90,6 +92,7 @@ class Renderer {
 
  private:
   Flow ExecOne(const Node& node, std::string* out) {
+    ChargeWork(1);
     switch (node.kind) {
       case Node::Kind::kText: *out += node.text; return Flow::kNormal;
       case Node::Kind::kOutput: *out += Eval(*node.expr).Str(); return Flow::kNormal;
@@ -112,6 +115,9 @@ class Renderer {
   // renderer runs, which is as long as any value of the template lives).
   void DefineMacro(const Node& node) {
     scopes_.back()[node.targets[0]] = Value::Callable([this, &node](ValueList& args, Kwargs& kwargs) {
+      if (macro_depth_ >= kMaxMacroDepth) {
+        throw JinjaError("macro '" + node.targets[0] + "' nests deeper than 64 calls");
+      }
       if (args.size() > node.params.size()) {
         throw JinjaError("macro '" + node.targets[0] + "' takes " +
                          std::to_string(node.params.size()) + " arguments");
@@ -131,8 +137,16 @@ class Renderer {
         frame[name] = std::move(value);
       }
       scopes_.push_back(std::move(frame));
+      ++macro_depth_;
       std::string out;
-      Exec(node.body, &out);
+      try {
+        Exec(node.body, &out);
+      } catch (...) {
+        --macro_depth_;
+        scopes_.pop_back();
+        throw;
+      }
+      --macro_depth_;
       scopes_.pop_back();
       return Value::String(std::move(out));
     });
@@ -146,6 +160,9 @@ class Renderer {
                          node.targets[0] + ": not a namespace");
       }
       Value value = Eval(*node.expr);
+      if (value.is_namespace()) {
+        throw JinjaError(At(node.line) + "a namespace cannot be stored inside a namespace");
+      }
       for (auto& [key, v] : target.AsDict()) {
         if (key == node.attribute) {
           v = std::move(value);
@@ -200,6 +217,7 @@ class Renderer {
     }
     const int64_t n = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < n; ++i) {
+      ChargeWork(1);
       scopes_.emplace_back();  // each iteration starts from the enclosing scope, as in jinja2
       Assign(node.targets, items[i], node.line);
       ValueDict loop = {
@@ -315,6 +333,7 @@ class Renderer {
   static std::string At(int line) { return "line " + std::to_string(line) + ": "; }
 
   std::vector<std::map<std::string, Value>> scopes_;
+  int macro_depth_ = 0;
 };
 
 }  // namespace
@@ -331,6 +350,7 @@ absl::StatusOr<Template> Template::Parse(const std::string& source) {
 
 absl::StatusOr<std::string> Template::Render(const ValueDict& variables) const {
   try {
+    WorkBudget budget;
     Renderer renderer(Globals(now_), variables);
     std::string out;
     renderer.Exec(*body_, &out);

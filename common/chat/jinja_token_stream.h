@@ -83,6 +83,22 @@ class TokenStream {
     return n;
   }
 
+  // Nesting deeper than this (brackets, operators, blocks) is refused before the
+  // recursive-descent parser could exhaust the stack.
+  static constexpr int kMaxNesting = 200;
+  class NestingGuard {
+   public:
+    explicit NestingGuard(TokenStream* stream) : stream_(stream) {
+      if (++stream_->nesting_ > kMaxNesting) {
+        Fail(stream_->Peek().line, "nested more than 200 levels deep");
+      }
+    }
+    ~NestingGuard() { --stream_->nesting_; }
+
+   private:
+    TokenStream* stream_;
+  };
+
   [[noreturn]] static void Fail(int line, const std::string& why) {
     throw JinjaError("line " + std::to_string(line) + ": " + why);
   }
@@ -90,6 +106,7 @@ class TokenStream {
  private:
   const std::vector<Token>& tokens_;
   size_t pos_ = 0;
+  int nesting_ = 0;
 };
 
 }  // namespace rlhf::chat

@@ -1,5 +1,7 @@
 #include "common/chat/jinja_value.h"
 
+#include "common/chat/jinja_budget.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -91,6 +93,7 @@ std::string JsonQuote(const std::string& s) {
 }
 
 void ToJsonInto(const Value& v, int indent, bool sort_keys, int level, std::string* out) {
+  ChargeWork(1);
   const std::string newline =
       indent >= 0 ? "\n" + std::string(static_cast<size_t>(indent * (level + 1)), ' ') : "";
   const std::string close =
@@ -175,14 +178,22 @@ Value Value::String(std::string s) {
   v.s_ = std::move(s);
   return v;
 }
+void Value::CheckDepth() const {
+  if (depth_ > kMaxDepth) throw JinjaError("values nested more than 512 deep");
+}
+
 Value Value::List(ValueList items) {
   Value v;
+  for (const Value& item : items) v.SetDepthFrom(item);
+  v.CheckDepth();
   v.kind_ = Kind::kList;
   v.list_ = std::make_shared<ValueList>(std::move(items));
   return v;
 }
 Value Value::Dict(ValueDict items, bool is_namespace) {
   Value v;
+  for (const auto& [key, item] : items) v.SetDepthFrom(item);
+  v.CheckDepth();
   v.kind_ = Kind::kDict;
   v.namespace_ = is_namespace;
   v.dict_ = std::make_shared<ValueDict>(std::move(items));
@@ -195,7 +206,8 @@ Value Value::Callable(Function fn) {
   return v;
 }
 
-Value Value::FromJson(const nlohmann::ordered_json& json) {
+Value Value::FromJson(const nlohmann::ordered_json& json, int depth) {
+  if (depth > kMaxDepth) throw JinjaError("JSON nested more than 512 deep");
   switch (json.type()) {
     case nlohmann::json::value_t::null: return None();
     case nlohmann::json::value_t::boolean: return Bool(json.get<bool>());
@@ -206,12 +218,12 @@ Value Value::FromJson(const nlohmann::ordered_json& json) {
     case nlohmann::json::value_t::string: return String(json.get<std::string>());
     case nlohmann::json::value_t::array: {
       ValueList items;
-      for (const auto& item : json) items.push_back(FromJson(item));
+      for (const auto& item : json) items.push_back(FromJson(item, depth + 1));
       return List(std::move(items));
     }
     case nlohmann::json::value_t::object: {
       ValueDict items;
-      for (const auto& [key, item] : json.items()) items.emplace_back(key, FromJson(item));
+      for (const auto& [key, item] : json.items()) items.emplace_back(key, FromJson(item, depth + 1));
       return Dict(std::move(items));
     }
     default: return None();
@@ -258,12 +270,14 @@ bool Value::Equals(const Value& other) const {
     case Kind::kString: return s_ == other.s_;
     case Kind::kList:
       if (list_->size() != other.list_->size()) return false;
+      ChargeWork(static_cast<int64_t>(list_->size()));
       for (size_t i = 0; i < list_->size(); ++i) {
         if (!(*list_)[i].Equals((*other.list_)[i])) return false;
       }
       return true;
     case Kind::kDict:
       if (dict_->size() != other.dict_->size()) return false;
+      ChargeWork(static_cast<int64_t>(dict_->size() * dict_->size()));
       for (const auto& [k, v] : *dict_) {
         const Value* found = other.Find(k);
         if (found == nullptr || !v.Equals(*found)) return false;
@@ -291,11 +305,13 @@ std::string Value::Repr() const {
     case Kind::kFloat: return FloatRepr(d_);
     case Kind::kString: return PyQuote(s_);
     case Kind::kList: {
+      ChargeWork(static_cast<int64_t>(list_->size()));
       std::string out = "[";
       for (size_t i = 0; i < list_->size(); ++i) out += (i ? ", " : "") + (*list_)[i].Repr();
       return out + "]";
     }
     case Kind::kDict: {
+      ChargeWork(static_cast<int64_t>(dict_->size()));
       std::string out = namespace_ ? "<Namespace {" : "{";
       for (size_t i = 0; i < dict_->size(); ++i) {
         out += (i ? ", " : "") + PyQuote((*dict_)[i].first) + ": " + (*dict_)[i].second.Repr();

@@ -42,8 +42,9 @@ class Value {
   static Value List(ValueList items);
   static Value Dict(ValueDict items, bool is_namespace = false);
   static Value Callable(Function fn);
-  // JSON null/bool/number/string/array/object; integers stay integers.
-  static Value FromJson(const nlohmann::ordered_json& json);
+  // JSON null/bool/number/string/array/object; integers stay integers. JinjaError past
+  // kMaxDepth levels of nesting.
+  static Value FromJson(const nlohmann::ordered_json& json, int depth = 0);
 
   Kind kind() const { return kind_; }
   bool is_undefined() const { return kind_ == Kind::kUndefined; }
@@ -80,7 +81,18 @@ class Value {
   std::string TypeName() const;
 
  private:
+  // Lists and dicts nest at most kMaxDepth deep (a deeper one is a JinjaError), so
+  // printing, comparing and freeing them never exhausts the stack.
+  static constexpr int kMaxDepth = 512;
+  // Namespaces, the only mutable values, are never stored in another value: no cycles.
+  void SetDepthFrom(const Value& child) {
+    if (child.is_namespace()) throw JinjaError("a namespace cannot be stored inside a value");
+    if (child.depth_ + 1 > depth_) depth_ = child.depth_ + 1;
+  }
+  void CheckDepth() const;
+
   Kind kind_ = Kind::kUndefined;
+  int depth_ = 0;
   bool b_ = false;
   bool namespace_ = false;
   int64_t i_ = 0;

@@ -144,6 +144,12 @@ TEST(ChatTemplateLoadTest, BadConversationsAreClearErrors) {
               HasSubstr("invalid role in the prompt's last message: \"system\""));
   EXPECT_THAT(std::string(ApplyToExample(*chat_template, example(R"({"prompt": []})")).status().message()),
               HasSubstr("non-empty list of messages"));
+  std::string deep = R"([{"role": "user", "content": "x", "extra": )";
+  for (int i = 0; i < 2000; ++i) deep += "[";
+  for (int i = 0; i < 2000; ++i) deep += "]";
+  deep += "}]";
+  EXPECT_THAT(std::string(chat_template->Apply(example(deep.c_str()), {}).status().message()),
+              HasSubstr("nested more than 512 deep"));
   ApplyOptions both;
   both.add_generation_prompt = both.continue_final_message = true;
   EXPECT_FALSE(chat_template->Apply(example(R"([{"role": "user", "content": "x"}])"), both).ok());

@@ -65,6 +65,35 @@ TEST(JinjaErrorsTest, MessagesNameTheLineAndTheConstruct) {
   expect_error("{{ nothing.attr }}", "line 1: cannot read attribute 'attr' of an undefined value");
 }
 
+TEST(JinjaErrorsTest, NoTemplateHangsOrExhaustsTheStack) {
+  const std::string deep_parens = "{{ " + std::string(1000, '(') + "1" + std::string(1000, ')') + " }}";
+  std::string deep_ifs;
+  for (int i = 0; i < 1000; ++i) deep_ifs += "{% if true %}";
+  const std::pair<std::string, std::string> cases[] = {
+      {"{% for i in range(1000000) %}{% for j in range(1000000) %}{% endfor %}{% endfor %}",
+       "too much work"},
+      {"{% set l = range(1000000)|list %}{% for i in range(1000000) %}{% if i in l %}{% endif %}"
+       "{% endfor %}",
+       "too much work"},
+      {"{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "nests deeper than 64 calls"},
+      {deep_parens, "nested more than 200 levels deep"},
+      {deep_ifs, "nested more than 200 levels deep"},
+      {"{{ " + std::string(1000, '-') + "1 }}", "nested more than 200 levels deep"},
+      {"{% set ns = namespace(x=1) %}{% for i in range(2000) %}{% set ns.x = [ns.x] %}"
+       "{% endfor %}{{ ns.x }}",
+       "values nested more than 512 deep"},
+      {"{% set ns = namespace() %}{% set ns.me = ns %}{{ ns }}", "cannot be stored"},
+      {"{% set ns = namespace() %}{% set l = [ns] %}", "cannot be stored"},
+  };
+  for (const auto& [source, words] : cases) {
+    auto parsed = Template::Parse(source);
+    absl::Status status = parsed.status();
+    if (parsed.ok()) status = parsed->Render({}).status();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << source.substr(0, 80);
+    EXPECT_THAT(std::string(status.message()), ::testing::HasSubstr(words)) << source.substr(0, 80);
+  }
+}
+
 TEST(JinjaErrorsTest, RunawayOutputStopsWithAnError) {
   for (const char* source : {
            "{% for i in range(100000) %}{{ 'x' * 1000 }}{% endfor %}",
