@@ -17,7 +17,7 @@ void ChargeWork(int64_t units) {
   if (current == nullptr) return;
   current->left_ -= units;
   if (current->left_ < 0) {
-    throw JinjaError("the template does too much work (over 50 million steps); is it looping?");
+    throw JinjaError("the template does too much work (over 10 million steps); is it looping?");
   }
 }
 

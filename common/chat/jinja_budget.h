@@ -2,13 +2,13 @@
 // How much work one render may do, so that no template hangs its caller: every statement,
 // loop iteration and value element a builtin visits charges units to the budget of the
 // render running on this thread (Template::Render installs it); past the limit, JinjaError.
-// Real chat templates use thousands of units; the limit is 50 million.
+// Real chat templates use thousands of units; the limit is 10 million (about a second).
 
 #include <cstdint>
 
 namespace rlhf::chat {
 
-inline constexpr int64_t kMaxWorkUnits = 50'000'000;
+inline constexpr int64_t kMaxWorkUnits = 10'000'000;
 
 // Charges `units` to the current render's budget (no-op outside a render).
 void ChargeWork(int64_t units);

@@ -64,6 +64,7 @@ ValueDict Globals(const std::function<std::string(const std::string&)>& now) {
     ValueList out;
     for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
       if (out.size() >= kMaxRange) throw JinjaError("range too large");
+      ChargeWork(1);
       out.push_back(Value::Int(i));
     }
     return Value::List(std::move(out));
@@ -217,7 +218,7 @@ class Renderer {
     }
     const int64_t n = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < n; ++i) {
-      ChargeWork(1);
+      ChargeWork(10);  // a scope and the loop variable
       scopes_.emplace_back();  // each iteration starts from the enclosing scope, as in jinja2
       Assign(node.targets, items[i], node.line);
       ValueDict loop = {
