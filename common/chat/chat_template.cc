@@ -41,8 +41,8 @@ std::string CommonPrefix(const std::string& a, const std::string& b) {
 
 }  // namespace
 
-absl::StatusOr<ChatTemplate> ChatTemplate::FromSource(const std::string& source,
-                                                      const nlohmann::ordered_json& special_tokens) {
+absl::StatusOr<ChatTemplate> ChatTemplate::FromSource(
+    const std::string& source, const nlohmann::ordered_json& special_tokens) {
   auto parsed = Template::Parse(source);
   if (!parsed.ok()) return parsed.status();
   ChatTemplate out;
@@ -100,10 +100,10 @@ absl::StatusOr<ChatTemplate> ChatTemplate::Load(const fs::path& dir) {
       return absl::InvalidArgumentError(absl::StrCat(where, ": must be a string or a list"));
     }
   } else {
-    return absl::NotFoundError(absl::StrCat(
-        "the model in ", dir.string(),
-        " has no chat template (no chat_template.jinja, no \"chat_template\" in "
-        "tokenizer_config.json)"));
+    return absl::NotFoundError(
+        absl::StrCat("the model in ", dir.string(),
+                     " has no chat template (no chat_template.jinja, no \"chat_template\" in "
+                     "tokenizer_config.json)"));
   }
   auto loaded = FromSource(source, special);
   if (!loaded.ok()) {
@@ -112,9 +112,9 @@ absl::StatusOr<ChatTemplate> ChatTemplate::Load(const fs::path& dir) {
   return loaded;
 }
 
-absl::StatusOr<std::string> ChatTemplate::Apply(const nlohmann::ordered_json& messages,
-                                                const ApplyOptions& options,
-                                                const nlohmann::ordered_json* extra_variables) const {
+absl::StatusOr<std::string> ChatTemplate::Apply(
+    const nlohmann::ordered_json& messages, const ApplyOptions& options,
+    const nlohmann::ordered_json* extra_variables) const {
   if (!messages.is_array()) return absl::InvalidArgumentError("messages must be a list");
   if (options.add_generation_prompt && options.continue_final_message) {
     return absl::InvalidArgumentError(
@@ -133,19 +133,20 @@ absl::StatusOr<std::string> ChatTemplate::Apply(const nlohmann::ordered_json& me
     chat.back()["content"] = final_message + kTag;
   }
   ValueDict variables = special_tokens_;
-  try {
-    variables.emplace_back("messages", Value::FromJson(chat));
   variables.emplace_back("tools", Value::None());
   variables.emplace_back("documents", Value::None());
   variables.emplace_back("add_generation_prompt", Value::Bool(options.add_generation_prompt));
-  if (extra_variables != nullptr && extra_variables->is_object()) {
-    for (const auto& [key, value] : extra_variables->items()) {
-      auto it = std::find_if(variables.begin(), variables.end(),
-                             [&](const auto& v) { return v.first == key; });
-      if (it != variables.end()) {
-        it->second = Value::FromJson(value);
-      } else {
-        variables.emplace_back(key, Value::FromJson(value));
+  try {  // FromJson refuses JSON nested too deep
+    variables.emplace_back("messages", Value::FromJson(chat));
+    if (extra_variables != nullptr && extra_variables->is_object()) {
+      for (const auto& [key, value] : extra_variables->items()) {
+        auto it = std::find_if(variables.begin(), variables.end(),
+                               [&](const auto& v) { return v.first == key; });
+        if (it != variables.end()) {
+          it->second = Value::FromJson(value);
+        } else {
+          variables.emplace_back(key, Value::FromJson(value));
+        }
       }
     }
   } catch (const JinjaError& error) {
@@ -191,9 +192,8 @@ absl::StatusOr<ConversationText> ApplyToExample(const ChatTemplate& chat_templat
   } else if (last_role == "assistant") {
     prompt_options.continue_final_message = true;
   } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("invalid role in the prompt's last message: \"", last_role,
-                     "\" (expected user or assistant)"));
+    return absl::InvalidArgumentError(absl::StrCat("invalid role in the prompt's last message: \"",
+                                                   last_role, "\" (expected user or assistant)"));
   }
   auto prompt_text = chat_template.Apply(prompt, prompt_options);
   if (!prompt_text.ok()) return prompt_text.status();

@@ -36,7 +36,8 @@ class ChatTemplate {
   // `messages`: a JSON list of {"role", "content", ...} (key order kept: tojson prints it).
   // Like transformers, `tools` and `documents` are none unless `extra_variables` (e.g.
   // {"tools": [...], "date_string": "..."}) sets them.
-  absl::StatusOr<std::string> Apply(const nlohmann::ordered_json& messages, const ApplyOptions& options,
+  absl::StatusOr<std::string> Apply(const nlohmann::ordered_json& messages,
+                                    const ApplyOptions& options,
                                     const nlohmann::ordered_json* extra_variables = nullptr) const;
 
   Template& mutable_template() { return template_; }

@@ -63,9 +63,8 @@ ExprPtr ExpressionParser::Compare() {
   ExprPtr value = Math1();
   while (true) {
     const Token& t = Peek();
-    if (t.kind == TK::kOperator &&
-        (t.text == "==" || t.text == "!=" || t.text == "<" || t.text == "<=" || t.text == ">" ||
-         t.text == ">=")) {
+    if (t.kind == TK::kOperator && (t.text == "==" || t.text == "!=" || t.text == "<" ||
+                                    t.text == "<=" || t.text == ">" || t.text == ">=")) {
       Next();
       value = Binary(t.text, std::move(value), Math1());
     } else if (AcceptName("in")) {
@@ -99,8 +98,12 @@ ExprPtr ExpressionParser::LeftAssociative(std::initializer_list<const char*> ops
 
 ExprPtr ExpressionParser::Math1() { return LeftAssociative({"+", "-"}, &ExpressionParser::Concat); }
 ExprPtr ExpressionParser::Concat() { return LeftAssociative({"~"}, &ExpressionParser::Math2); }
-ExprPtr ExpressionParser::Math2() { return LeftAssociative({"*", "/", "//", "%"}, &ExpressionParser::Pow); }
-ExprPtr ExpressionParser::Pow() { return LeftAssociative({"**"}, &ExpressionParser::UnaryWithFilters); }
+ExprPtr ExpressionParser::Math2() {
+  return LeftAssociative({"*", "/", "//", "%"}, &ExpressionParser::Pow);
+}
+ExprPtr ExpressionParser::Pow() {
+  return LeftAssociative({"**"}, &ExpressionParser::UnaryWithFilters);
+}
 
 ExprPtr ExpressionParser::UnaryWithFilters() { return Filters(Unary()); }
 
@@ -129,8 +132,10 @@ ExprPtr ExpressionParser::Primary() {
       while (Peek().kind == TK::kString) s += Next().text;  // 'a' 'b' is 'ab'
       return literal(Value::String(std::move(s)));
     }
-    case TK::kInt: return literal(Value::Int(std::stoll(t.text)));
-    case TK::kFloat: return literal(Value::Float(std::stod(t.text)));
+    case TK::kInt:
+      return literal(Value::Int(std::stoll(t.text)));
+    case TK::kFloat:
+      return literal(Value::Float(std::stod(t.text)));
     case TK::kName:
       if (t.text == "true" || t.text == "True") return literal(Value::Bool(true));
       if (t.text == "false" || t.text == "False") return literal(Value::Bool(false));
@@ -178,7 +183,8 @@ ExprPtr ExpressionParser::Primary() {
         return dict;
       }
       break;
-    default: break;
+    default:
+      break;
   }
   Fail(t.line, "unexpected " + Describe(t) + " in an expression");
 }
@@ -262,8 +268,8 @@ ExprPtr ExpressionParser::Filters(ExprPtr value) {
       auto node = MakeExpr(Expr::Kind::kTest, value->line);
       node->negated = AcceptName("not");
       const Token& name = Next();
-      if (name.kind != TK::kName && !(name.kind == TK::kOperator &&
-                                      (name.text == "==" || name.text == "!="))) {
+      if (name.kind != TK::kName &&
+          !(name.kind == TK::kOperator && (name.text == "==" || name.text == "!="))) {
         Fail(name.line, "expected a test name after 'is'");
       }
       node->name = name.text;
@@ -286,6 +292,5 @@ bool ExpressionParser::StartsTestArgument(const Token& t) {
   return t.kind == TK::kName && t.text != "else" && t.text != "or" && t.text != "and" &&
          t.text != "if" && t.text != "in" && t.text != "not" && t.text != "is";
 }
-
 
 }  // namespace rlhf::chat

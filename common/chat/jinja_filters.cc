@@ -58,7 +58,8 @@ Value Select(const Value& value, ValueList args, bool by_attribute, bool keep_if
   const ValueList& items = RequireList("select", value, &storage);
   std::string attribute;
   if (by_attribute) {
-    if (args.empty() || !args[0].is_string()) throw JinjaError("selectattr needs an attribute name");
+    if (args.empty() || !args[0].is_string())
+      throw JinjaError("selectattr needs an attribute name");
     attribute = args[0].AsString();
     args.erase(args.begin());
   }
@@ -78,8 +79,9 @@ Value Select(const Value& value, ValueList args, bool by_attribute, bool keep_if
 }
 
 std::string Indent(const std::string& s, const Value& width, bool first, bool blank) {
-  const std::string pad = width.is_string() ? width.AsString()
-                                            : std::string(static_cast<size_t>(IntArg(width, 4)), ' ');
+  const std::string pad = width.is_string()
+                              ? width.AsString()
+                              : std::string(static_cast<size_t>(IntArg(width, 4)), ' ');
   std::string out;
   size_t start = 0;
   bool first_line = true;
@@ -103,7 +105,8 @@ Value ApplyFilter(const std::string& name, const Value& value, ValueList args, K
   if (value.is_string()) ChargeWork(static_cast<int64_t>(value.AsString().size() / 64 + 1));
   auto arg = [&](size_t i, const char* key) -> const Value& { return Arg(args, kwargs, i, key); };
   if (name == "trim") return Value::String(StripChars(value.Str(), arg(0, "chars"), true, true));
-  if (name == "safe" || name == "string") return name == "safe" ? value : Value::String(value.Str());
+  if (name == "safe" || name == "string")
+    return name == "safe" ? value : Value::String(value.Str());
   if (name == "upper" || name == "lower") {
     std::string s = value.Str();
     for (char& c : s) c = static_cast<char>(name == "upper" ? std::toupper(c) : std::tolower(c));
@@ -115,13 +118,16 @@ Value ApplyFilter(const std::string& name, const Value& value, ValueList args, K
     for (char& c : s) {
       const unsigned char u = static_cast<unsigned char>(c);
       c = static_cast<char>(start ? std::toupper(u) : std::tolower(u));
-      if (name == "title") start = !std::isalnum(u);
-      else start = false;
+      if (name == "title")
+        start = !std::isalnum(u);
+      else
+        start = false;
     }
     return Value::String(s);
   }
   if (name == "length" || name == "count") {
-    if (value.is_string()) return Value::Int(static_cast<int64_t>(CodePointCount(value.AsString())));
+    if (value.is_string())
+      return Value::Int(static_cast<int64_t>(CodePointCount(value.AsString())));
     if (value.is_list()) return Value::Int(static_cast<int64_t>(value.AsList().size()));
     if (value.is_dict()) return Value::Int(static_cast<int64_t>(value.AsDict().size()));
     throw JinjaError("length of a " + value.TypeName() + " value");
@@ -136,8 +142,8 @@ Value ApplyFilter(const std::string& name, const Value& value, ValueList args, K
   }
   if (name == "tojson") {
     // transformers: json.dumps(x, ensure_ascii=False, indent=indent, sort_keys=sort_keys).
-    return Value::String(value.ToJson(static_cast<int>(IntArg(arg(0, "indent"), -1)),
-                                      arg(1, "sort_keys").Truthy()));
+    return Value::String(
+        value.ToJson(static_cast<int>(IntArg(arg(0, "indent"), -1)), arg(1, "sort_keys").Truthy()));
   }
   if (name == "join") {
     ValueList storage;
@@ -146,7 +152,8 @@ Value ApplyFilter(const std::string& name, const Value& value, ValueList args, K
     const Value& attribute = arg(1, "attribute");
     std::string out;
     for (size_t i = 0; i < items.size(); ++i) {
-      const Value item = attribute.is_string() ? GetAttribute(items[i], attribute.AsString()) : items[i];
+      const Value item =
+          attribute.is_string() ? GetAttribute(items[i], attribute.AsString()) : items[i];
       out += (i ? separator : "") + item.Str();
     }
     return Value::String(out);
@@ -191,10 +198,13 @@ Value ApplyFilter(const std::string& name, const Value& value, ValueList args, K
     for (const Value& item : Iterate(value)) {
       if (attribute.is_string()) {
         Value v = GetAttribute(item, attribute.AsString());
-        out.push_back(v.is_undefined() && !arg(99, "default").is_undefined() ? arg(99, "default") : v);
+        out.push_back(v.is_undefined() && !arg(99, "default").is_undefined() ? arg(99, "default")
+                                                                             : v);
       } else {
-        if (args.empty() || !args[0].is_string()) throw JinjaError("map needs a filter name or attribute=");
-        out.push_back(ApplyFilter(args[0].AsString(), item, ValueList(args.begin() + 1, args.end()), {}));
+        if (args.empty() || !args[0].is_string())
+          throw JinjaError("map needs a filter name or attribute=");
+        out.push_back(
+            ApplyFilter(args[0].AsString(), item, ValueList(args.begin() + 1, args.end()), {}));
       }
     }
     return Value::List(std::move(out));
@@ -206,7 +216,8 @@ Value ApplyFilter(const std::string& name, const Value& value, ValueList args, K
   }
   if (name == "int") {
     if (value.kind() == Value::Kind::kInt) return value;
-    if (value.kind() == Value::Kind::kFloat) return Value::Int(static_cast<int64_t>(value.AsDouble()));
+    if (value.kind() == Value::Kind::kFloat)
+      return Value::Int(static_cast<int64_t>(value.AsDouble()));
     if (value.is_string()) {
       try {
         return Value::Int(std::stoll(value.AsString()));
@@ -233,11 +244,12 @@ Value ApplyFilter(const std::string& name, const Value& value, ValueList args, K
   if (name == "round") {
     if (!value.is_number()) throw JinjaError("round of a " + value.TypeName() + " value");
     const double scale = std::pow(10.0, static_cast<double>(IntArg(arg(0, "precision"), 0)));
-    return Value::Float(std::nearbyint(value.AsDouble() * scale) / scale);  // Python round: half to even
+    return Value::Float(std::nearbyint(value.AsDouble() * scale) /
+                        scale);  // Python round: half to even
   }
   if (name == "indent") {
-    return Value::String(Indent(value.Str(), arg(0, "width"), arg(1, "first").Truthy(),
-                                arg(2, "blank").Truthy()));
+    return Value::String(
+        Indent(value.Str(), arg(0, "width"), arg(1, "first").Truthy(), arg(2, "blank").Truthy()));
   }
   throw JinjaError("unsupported filter '" + name + "'");
 }
@@ -279,7 +291,8 @@ bool ApplyTest(const std::string& name, const Value& value, const ValueList& arg
   }
   if (name == "divisibleby") {
     const Value& divisor = other();
-    if (value.kind() != Value::Kind::kInt || divisor.kind() != Value::Kind::kInt || divisor.AsInt() == 0) {
+    if (value.kind() != Value::Kind::kInt || divisor.kind() != Value::Kind::kInt ||
+        divisor.AsInt() == 0) {
       throw JinjaError("test 'divisibleby' needs nonzero integers");
     }
     return value.AsInt() % divisor.AsInt() == 0;

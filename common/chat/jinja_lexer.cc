@@ -10,7 +10,9 @@ namespace {
 
 using Kind = Token::Kind;
 
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 // What surrounds one tag, for the whitespace pass.
 struct TagMarks {
@@ -25,7 +27,9 @@ class Lexer {
   // jinja2 drops one trailing newline (keep_trailing_newline=False).
   explicit Lexer(const std::string& source)
       : src_(source.size() >= 1 && source.back() == '\n'
-                 ? source.substr(0, source.size() - (source.size() >= 2 && source[source.size() - 2] == '\r' ? 2 : 1))
+                 ? source.substr(
+                       0, source.size() -
+                              (source.size() >= 2 && source[source.size() - 2] == '\r' ? 2 : 1))
                  : source) {}
 
   std::vector<Token> Run() {
@@ -67,7 +71,8 @@ class Lexer {
       const size_t end = src_.find("#}", pos_);
       if (end == std::string::npos) Fail(start_line, "unterminated comment");
       for (size_t i = pos_; i < end; ++i) line_ += src_[i] == '\n';
-      marks.close_mark = end > pos_ && (src_[end - 1] == '-' || src_[end - 1] == '+') ? src_[end - 1] : 0;
+      marks.close_mark =
+          end > pos_ && (src_[end - 1] == '-' || src_[end - 1] == '+') ? src_[end - 1] : 0;
       pos_ = end + 2;
       marks.open_token = tokens_.size() - 1;  // the text before; the comment leaves no token
       comments_.push_back(marks);
@@ -107,10 +112,10 @@ class Lexer {
     } else if (std::isdigit(static_cast<unsigned char>(c))) {
       size_t end = pos_;
       bool is_float = false;
-      while (end < src_.size() && (std::isdigit(static_cast<unsigned char>(src_[end])) ||
-                                   src_[end] == '_' ||
-                                   (src_[end] == '.' && !is_float && end + 1 < src_.size() &&
-                                    std::isdigit(static_cast<unsigned char>(src_[end + 1]))))) {
+      while (end < src_.size() &&
+             (std::isdigit(static_cast<unsigned char>(src_[end])) || src_[end] == '_' ||
+              (src_[end] == '.' && !is_float && end + 1 < src_.size() &&
+               std::isdigit(static_cast<unsigned char>(src_[end + 1]))))) {
         is_float |= src_[end] == '.';
         ++end;
       }
@@ -132,9 +137,9 @@ class Lexer {
     } else if (c == '\'' || c == '"') {
       StringLiteral(c);
     } else {
-      static const char* const kOperators[] = {"**", "//", "==", "!=", "<=", ">=", "+", "-",
-                                               "*",  "/",  "%",  "~",  "<",  ">",  "(", ")",
-                                               "[",  "]",  "{",  "}",  ",",  ".",  ":", "|", "="};
+      static const char* const kOperators[] = {"**", "//", "==", "!=", "<=", ">=", "+", "-", "*",
+                                               "/",  "%",  "~",  "<",  ">",  "(",  ")", "[", "]",
+                                               "{",  "}",  ",",  ".",  ":",  "|",  "="};
       for (const char* op : kOperators) {
         if (src_.compare(pos_, std::char_traits<char>::length(op), op) == 0) {
           tokens_.push_back({Kind::kOperator, op, line_});
@@ -161,14 +166,30 @@ class Lexer {
       }
       const char e = src_[pos_++];
       switch (e) {
-        case 'n': value += '\n'; break;
-        case 't': value += '\t'; break;
-        case 'r': value += '\r'; break;
-        case '\\': value += '\\'; break;
-        case '\'': value += '\''; break;
-        case '"': value += '"'; break;
-        case '\n': ++line_; break;  // a line continuation
-        default: value += '\\'; value += e;  // Python keeps unknown escapes as written
+        case 'n':
+          value += '\n';
+          break;
+        case 't':
+          value += '\t';
+          break;
+        case 'r':
+          value += '\r';
+          break;
+        case '\\':
+          value += '\\';
+          break;
+        case '\'':
+          value += '\'';
+          break;
+        case '"':
+          value += '"';
+          break;
+        case '\n':
+          ++line_;
+          break;  // a line continuation
+        default:
+          value += '\\';
+          value += e;  // Python keeps unknown escapes as written
       }
     }
     tokens_.push_back({Kind::kString, value, start_line});
@@ -186,7 +207,7 @@ class Lexer {
         if (tokens_[i].kind == Kind::kText) return &tokens_[i];
         if (tokens_[i].kind == Kind::kExprClose || tokens_[i].kind == Kind::kStmtClose) {
           return i + 1 < tokens_.size() && tokens_[i + 1].kind == Kind::kText ? &tokens_[i + 1]
-                                                                            : nullptr;
+                                                                              : nullptr;
         }
       }
       return nullptr;
@@ -209,8 +230,10 @@ class Lexer {
           while (i < s.size() && IsSpace(s[i])) ++i;
           s.erase(0, i);
         } else if (marks.block && marks.close_mark != '+') {
-          if (s.rfind("\r\n", 0) == 0) s.erase(0, 2);
-          else if (!s.empty() && s[0] == '\n') s.erase(0, 1);
+          if (s.rfind("\r\n", 0) == 0)
+            s.erase(0, 2);
+          else if (!s.empty() && s[0] == '\n')
+            s.erase(0, 1);
         }
       }
     };
@@ -221,10 +244,10 @@ class Lexer {
     for (const TagMarks& marks : comments_) {
       // The text before the comment is tokens_[open_token]; the text after is the next one.
       Token* before = &tokens_[marks.open_token];
-      Token* after = marks.open_token + 1 < tokens_.size() &&
-                             tokens_[marks.open_token + 1].kind == Kind::kText
-                         ? &tokens_[marks.open_token + 1]
-                         : nullptr;
+      Token* after =
+          marks.open_token + 1 < tokens_.size() && tokens_[marks.open_token + 1].kind == Kind::kText
+              ? &tokens_[marks.open_token + 1]
+              : nullptr;
       strip(marks, before, after, marks.open_token == 0);
     }
   }

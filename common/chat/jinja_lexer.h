@@ -10,16 +10,16 @@ namespace rlhf::chat {
 
 struct Token {
   enum class Kind {
-    kText,        // literal output
-    kExprOpen,    // {{
-    kExprClose,   // }}
-    kStmtOpen,    // {%
-    kStmtClose,   // %}
-    kName,        // identifiers and keywords
-    kString,      // a string literal, unescaped
+    kText,       // literal output
+    kExprOpen,   // {{
+    kExprClose,  // }}
+    kStmtOpen,   // {%
+    kStmtClose,  // %}
+    kName,       // identifiers and keywords
+    kString,     // a string literal, unescaped
     kInt,
     kFloat,
-    kOperator,    // + - * / // % ** ~ == != < <= > >= ( ) [ ] { } , . : | =
+    kOperator,  // + - * / // % ** ~ == != < <= > >= ( ) [ ] { } , . : | =
     kEnd,
   };
   Kind kind;

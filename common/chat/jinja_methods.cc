@@ -9,7 +9,9 @@
 namespace rlhf::chat {
 namespace {
 
-bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool IsSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
 
 const Value& Arg(const ValueList& args, const Kwargs& kwargs, size_t index, const char* name) {
   static const Value kUndefined;
@@ -65,8 +67,7 @@ Value Split(const std::string& s, const Value& sep, const Value& max_split) {
 bool AffixMatches(const std::string& s, const Value& affix, bool prefix) {
   auto one = [&](const Value& v) {
     const std::string a = RequireString(v, prefix ? "startswith" : "endswith");
-    return s.size() >= a.size() &&
-           s.compare(prefix ? 0 : s.size() - a.size(), a.size(), a) == 0;
+    return s.size() >= a.size() && s.compare(prefix ? 0 : s.size() - a.size(), a.size(), a) == 0;
   };
   if (affix.is_list()) {
     for (const Value& v : affix.AsList()) {
@@ -119,9 +120,12 @@ Value DictMethod(const Value& dict, const std::string& name, ValueList& args, Kw
   if (name == "items" || name == "keys" || name == "values") {
     ValueList out;
     for (const auto& [key, value] : dict.AsDict()) {
-      if (name == "items") out.push_back(Value::List({Value::String(key), value}));
-      else if (name == "keys") out.push_back(Value::String(key));
-      else out.push_back(value);
+      if (name == "items")
+        out.push_back(Value::List({Value::String(key), value}));
+      else if (name == "keys")
+        out.push_back(Value::String(key));
+      else
+        out.push_back(value);
     }
     return Value::List(std::move(out));
   }
@@ -134,8 +138,9 @@ Value DictMethod(const Value& dict, const std::string& name, ValueList& args, Kw
 }
 
 bool IsStringMethod(const std::string& name) {
-  for (const char* method : {"strip", "lstrip", "rstrip", "split", "startswith", "endswith", "upper",
-                             "lower", "replace", "title", "capitalize", "find", "count", "join"}) {
+  for (const char* method :
+       {"strip", "lstrip", "rstrip", "split", "startswith", "endswith", "upper", "lower", "replace",
+        "title", "capitalize", "find", "count", "join"}) {
     if (name == method) return true;
   }
   return false;
@@ -172,7 +177,8 @@ Value GetAttribute(const Value& object, const std::string& name) {
       return StringMethod(s, name, args, kwargs);
     });
   }
-  if (object.is_undefined()) throw JinjaError("cannot read attribute '" + name + "' of an undefined value");
+  if (object.is_undefined())
+    throw JinjaError("cannot read attribute '" + name + "' of an undefined value");
   return Value();  // jinja2: an attribute a value does not have is undefined
 }
 

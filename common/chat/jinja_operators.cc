@@ -134,10 +134,13 @@ Value BinaryOp(const std::string& op, const Value& a, const Value& b) {
     }
   }
   if (op == "*") {
-    const Value* text = a.is_string() || a.is_list() ? &a : b.is_string() || b.is_list() ? &b : nullptr;
+    const Value* text = a.is_string() || a.is_list()   ? &a
+                        : b.is_string() || b.is_list() ? &b
+                                                       : nullptr;
     const Value& count = text == &a ? b : a;
     if (text != nullptr && count.kind() == Value::Kind::kInt) {
-      const size_t unit = text->is_string() ? text->AsString().size() : text->AsList().size() * sizeof(Value);
+      const size_t unit =
+          text->is_string() ? text->AsString().size() : text->AsList().size() * sizeof(Value);
       if (count.AsInt() > 0 && unit > 0) CheckSize(static_cast<size_t>(count.AsInt()), unit);
       if (text->is_string()) {
         std::string out;
@@ -177,7 +180,8 @@ Value Slice(const Value& object, const Value& start, const Value& stop, const Va
   std::vector<Value> items;
   const bool text = object.is_string();
   if (text) {
-    for (std::string& c : Characters(object.AsString())) items.push_back(Value::String(std::move(c)));
+    for (std::string& c : Characters(object.AsString()))
+      items.push_back(Value::String(std::move(c)));
   } else if (object.is_list()) {
     items = object.AsList();
   } else {
@@ -199,12 +203,13 @@ Value Slice(const Value& object, const Value& start, const Value& stop, const Va
     (void)is_start;
     return std::clamp<int64_t>(i, -1, n - 1);
   };
-  const int64_t begin = start.is_undefined() || start.is_none() ? (s > 0 ? 0 : n - 1)
-                                                                : adjust(bound(start, 0), true);
-  const int64_t end = stop.is_undefined() || stop.is_none() ? (s > 0 ? n : -1)
-                                                            : adjust(bound(stop, 0), false);
+  const int64_t begin =
+      start.is_undefined() || start.is_none() ? (s > 0 ? 0 : n - 1) : adjust(bound(start, 0), true);
+  const int64_t end =
+      stop.is_undefined() || stop.is_none() ? (s > 0 ? n : -1) : adjust(bound(stop, 0), false);
   ValueList out;
-  for (int64_t i = begin; s > 0 ? i < end : i > end; i += s) out.push_back(items[static_cast<size_t>(i)]);
+  for (int64_t i = begin; s > 0 ? i < end : i > end; i += s)
+    out.push_back(items[static_cast<size_t>(i)]);
   if (!text) return Value::List(std::move(out));
   std::string joined;
   for (const Value& c : out) joined += c.AsString();
@@ -224,7 +229,8 @@ ValueList Iterate(const Value& value) {
   }
   if (value.is_string()) {
     ValueList chars;
-    for (std::string& c : Characters(value.AsString())) chars.push_back(Value::String(std::move(c)));
+    for (std::string& c : Characters(value.AsString()))
+      chars.push_back(Value::String(std::move(c)));
     return chars;
   }
   throw JinjaError("a " + value.TypeName() + " value is not iterable");

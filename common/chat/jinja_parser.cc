@@ -170,7 +170,6 @@ class Parser : public ExpressionParser {
     Expect(TK::kStmtClose, "%}");
     return node;
   }
-
 };
 
 }  // namespace

@@ -33,13 +33,15 @@ std::string StrftimeNow(const std::string& format) {
 
 ValueDict Globals(const std::function<std::string(const std::string&)>& now) {
   ValueDict globals;
-  globals.emplace_back("raise_exception", Value::Callable([](ValueList& args, Kwargs&) -> Value {
-    throw JinjaError("raise_exception: " + (args.empty() ? std::string() : args[0].Str()));
-  }));
-  globals.emplace_back("strftime_now", Value::Callable([now](ValueList& args, Kwargs&) {
-    if (args.empty() || !args[0].is_string()) throw JinjaError("strftime_now needs a format");
-    return Value::String(now ? now(args[0].AsString()) : StrftimeNow(args[0].AsString()));
-  }));
+  globals.emplace_back(
+      "raise_exception", Value::Callable([](ValueList& args, Kwargs&) -> Value {
+        throw JinjaError("raise_exception: " + (args.empty() ? std::string() : args[0].Str()));
+      }));
+  globals.emplace_back(
+      "strftime_now", Value::Callable([now](ValueList& args, Kwargs&) {
+        if (args.empty() || !args[0].is_string()) throw JinjaError("strftime_now needs a format");
+        return Value::String(now ? now(args[0].AsString()) : StrftimeNow(args[0].AsString()));
+      }));
   auto from_kwargs = [](bool is_namespace) {
     return Value::Callable([is_namespace](ValueList& args, Kwargs& kwargs) {
       ValueDict items;
@@ -53,22 +55,26 @@ ValueDict Globals(const std::function<std::string(const std::string&)>& now) {
   globals.emplace_back("namespace", from_kwargs(true));
   globals.emplace_back("dict", from_kwargs(false));
   globals.emplace_back("range", Value::Callable([](ValueList& args, Kwargs&) {
-    int64_t start = 0, stop = 0, step = 1;
-    for (const Value& a : args) {
-      if (a.kind() != Value::Kind::kInt) throw JinjaError("range needs integers");
-    }
-    if (args.size() == 1) stop = args[0].AsInt();
-    else if (args.size() >= 2) start = args[0].AsInt(), stop = args[1].AsInt();
-    if (args.size() == 3) step = args[2].AsInt();
-    if (args.empty() || args.size() > 3 || step == 0) throw JinjaError("bad range arguments");
-    ValueList out;
-    for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-      if (out.size() >= kMaxRange) throw JinjaError("range too large");
-      ChargeWork(1);
-      out.push_back(Value::Int(i));
-    }
-    return Value::List(std::move(out));
-  }));
+                         int64_t start = 0, stop = 0, step = 1;
+                         for (const Value& a : args) {
+                           if (a.kind() != Value::Kind::kInt)
+                             throw JinjaError("range needs integers");
+                         }
+                         if (args.size() == 1)
+                           stop = args[0].AsInt();
+                         else if (args.size() >= 2)
+                           start = args[0].AsInt(), stop = args[1].AsInt();
+                         if (args.size() == 3) step = args[2].AsInt();
+                         if (args.empty() || args.size() > 3 || step == 0)
+                           throw JinjaError("bad range arguments");
+                         ValueList out;
+                         for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+                           if (out.size() >= kMaxRange) throw JinjaError("range too large");
+                           ChargeWork(1);
+                           out.push_back(Value::Int(i));
+                         }
+                         return Value::List(std::move(out));
+                       }));
   return globals;
 }
 
@@ -95,19 +101,32 @@ class Renderer {
   Flow ExecOne(const Node& node, std::string* out) {
     ChargeWork(1);
     switch (node.kind) {
-      case Node::Kind::kText: *out += node.text; return Flow::kNormal;
-      case Node::Kind::kOutput: *out += Eval(*node.expr).Str(); return Flow::kNormal;
-      case Node::Kind::kScope: return Exec(node.body, out);
-      case Node::Kind::kBreak: return Flow::kBreak;
-      case Node::Kind::kContinue: return Flow::kContinue;
+      case Node::Kind::kText:
+        *out += node.text;
+        return Flow::kNormal;
+      case Node::Kind::kOutput:
+        *out += Eval(*node.expr).Str();
+        return Flow::kNormal;
+      case Node::Kind::kScope:
+        return Exec(node.body, out);
+      case Node::Kind::kBreak:
+        return Flow::kBreak;
+      case Node::Kind::kContinue:
+        return Flow::kContinue;
       case Node::Kind::kIf:
         for (const auto& [condition, body] : node.branches) {
           if (Eval(*condition).Truthy()) return Exec(body, out);
         }
         return Exec(node.else_body, out);
-      case Node::Kind::kSet: Set(node); return Flow::kNormal;
-      case Node::Kind::kFor: For(node, out); return Flow::kNormal;
-      case Node::Kind::kMacro: DefineMacro(node); return Flow::kNormal;
+      case Node::Kind::kSet:
+        Set(node);
+        return Flow::kNormal;
+      case Node::Kind::kFor:
+        For(node, out);
+        return Flow::kNormal;
+      case Node::Kind::kMacro:
+        DefineMacro(node);
+        return Flow::kNormal;
     }
     return Flow::kNormal;
   }
@@ -115,42 +134,43 @@ class Renderer {
   // A callable that renders the macro's body with its parameters bound (valid while this
   // renderer runs, which is as long as any value of the template lives).
   void DefineMacro(const Node& node) {
-    scopes_.back()[node.targets[0]] = Value::Callable([this, &node](ValueList& args, Kwargs& kwargs) {
-      if (macro_depth_ >= kMaxMacroDepth) {
-        throw JinjaError("macro '" + node.targets[0] + "' nests deeper than 64 calls");
-      }
-      if (args.size() > node.params.size()) {
-        throw JinjaError("macro '" + node.targets[0] + "' takes " +
-                         std::to_string(node.params.size()) + " arguments");
-      }
-      std::map<std::string, Value> frame;
-      for (size_t i = 0; i < node.params.size(); ++i) {
-        const auto& [name, fallback] = node.params[i];
-        Value value;
-        if (i < args.size()) {
-          value = args[i];
-        } else if (fallback) {
-          value = Eval(*fallback);
-        }
-        for (const auto& [key, v] : kwargs) {
-          if (key == name) value = v;
-        }
-        frame[name] = std::move(value);
-      }
-      scopes_.push_back(std::move(frame));
-      ++macro_depth_;
-      std::string out;
-      try {
-        Exec(node.body, &out);
-      } catch (...) {
-        --macro_depth_;
-        scopes_.pop_back();
-        throw;
-      }
-      --macro_depth_;
-      scopes_.pop_back();
-      return Value::String(std::move(out));
-    });
+    scopes_.back()[node.targets[0]] =
+        Value::Callable([this, &node](ValueList& args, Kwargs& kwargs) {
+          if (macro_depth_ >= kMaxMacroDepth) {
+            throw JinjaError("macro '" + node.targets[0] + "' nests deeper than 64 calls");
+          }
+          if (args.size() > node.params.size()) {
+            throw JinjaError("macro '" + node.targets[0] + "' takes " +
+                             std::to_string(node.params.size()) + " arguments");
+          }
+          std::map<std::string, Value> frame;
+          for (size_t i = 0; i < node.params.size(); ++i) {
+            const auto& [name, fallback] = node.params[i];
+            Value value;
+            if (i < args.size()) {
+              value = args[i];
+            } else if (fallback) {
+              value = Eval(*fallback);
+            }
+            for (const auto& [key, v] : kwargs) {
+              if (key == name) value = v;
+            }
+            frame[name] = std::move(value);
+          }
+          scopes_.push_back(std::move(frame));
+          ++macro_depth_;
+          std::string out;
+          try {
+            Exec(node.body, &out);
+          } catch (...) {
+            --macro_depth_;
+            scopes_.pop_back();
+            throw;
+          }
+          --macro_depth_;
+          scopes_.pop_back();
+          return Value::String(std::move(out));
+        });
   }
 
   void Set(const Node& node) {
@@ -218,21 +238,24 @@ class Renderer {
     }
     const int64_t n = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < n; ++i) {
-      ChargeWork(10);  // a scope and the loop variable
+      ChargeWork(10);          // a scope and the loop variable
       scopes_.emplace_back();  // each iteration starts from the enclosing scope, as in jinja2
       Assign(node.targets, items[i], node.line);
       ValueDict loop = {
-          {"index", Value::Int(i + 1)},         {"index0", Value::Int(i)},
-          {"revindex", Value::Int(n - i)},      {"revindex0", Value::Int(n - i - 1)},
-          {"first", Value::Bool(i == 0)},       {"last", Value::Bool(i == n - 1)},
+          {"index", Value::Int(i + 1)},
+          {"index0", Value::Int(i)},
+          {"revindex", Value::Int(n - i)},
+          {"revindex0", Value::Int(n - i - 1)},
+          {"first", Value::Bool(i == 0)},
+          {"last", Value::Bool(i == n - 1)},
           {"length", Value::Int(n)},
           {"previtem", i > 0 ? items[i - 1] : Value()},
           {"nextitem", i + 1 < n ? items[i + 1] : Value()},
       };
       loop.emplace_back("cycle", Value::Callable([i](ValueList& args, Kwargs&) {
-        if (args.empty()) throw JinjaError("loop.cycle needs arguments");
-        return args[static_cast<size_t>(i) % args.size()];
-      }));
+                          if (args.empty()) throw JinjaError("loop.cycle needs arguments");
+                          return args[static_cast<size_t>(i) % args.size()];
+                        }));
       scopes_.back()["loop"] = Value::Dict(std::move(loop));
       const Flow flow = Exec(node.body, out);
       scopes_.pop_back();
@@ -260,8 +283,10 @@ class Renderer {
 
   Value EvalUnchecked(const Expr& e) {
     switch (e.kind) {
-      case Expr::Kind::kLiteral: return e.literal;
-      case Expr::Kind::kName: return Lookup(e.name);
+      case Expr::Kind::kLiteral:
+        return e.literal;
+      case Expr::Kind::kName:
+        return Lookup(e.name);
       case Expr::Kind::kList: {
         ValueList items;
         for (const ExprPtr& arg : e.args) items.push_back(Eval(*arg));
@@ -276,8 +301,10 @@ class Renderer {
         }
         return Value::Dict(std::move(items));
       }
-      case Expr::Kind::kAttribute: return GetAttribute(Eval(*e.a), e.name);
-      case Expr::Kind::kItem: return GetItem(Eval(*e.a), Eval(*e.b));
+      case Expr::Kind::kAttribute:
+        return GetAttribute(Eval(*e.a), e.name);
+      case Expr::Kind::kItem:
+        return GetItem(Eval(*e.a), Eval(*e.b));
       case Expr::Kind::kSlice:
         return Slice(Eval(*e.a), e.b ? Eval(*e.b) : Value(), e.c ? Eval(*e.c) : Value(),
                      e.d ? Eval(*e.d) : Value());

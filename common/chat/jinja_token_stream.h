@@ -17,7 +17,6 @@ class TokenStream {
   using TK = Token::Kind;
   explicit TokenStream(const std::vector<Token>& tokens) : tokens_(tokens) {}
 
-
   const Token& Peek(size_t ahead = 0) const {
     return tokens_[std::min(pos_ + ahead, tokens_.size() - 1)];
   }
@@ -59,14 +58,22 @@ class TokenStream {
 
   static std::string Describe(const Token& t) {
     switch (t.kind) {
-      case TK::kText: return "template text";
-      case TK::kExprOpen: return "'{{'";
-      case TK::kExprClose: return "'}}'";
-      case TK::kStmtOpen: return "'{%'";
-      case TK::kStmtClose: return "'%}'";
-      case TK::kEnd: return "the end of the template";
-      case TK::kString: return "a string";
-      default: return "'" + t.text + "'";
+      case TK::kText:
+        return "template text";
+      case TK::kExprOpen:
+        return "'{{'";
+      case TK::kExprClose:
+        return "'}}'";
+      case TK::kStmtOpen:
+        return "'{%'";
+      case TK::kStmtClose:
+        return "'%}'";
+      case TK::kEnd:
+        return "the end of the template";
+      case TK::kString:
+        return "a string";
+      default:
+        return "'" + t.text + "'";
     }
   }
 

@@ -26,17 +26,17 @@ absl::Status CheckMessages(const Json& object, const char* key, std::string_view
     return LineError(where, absl::StrCat("missing field \"", key, "\""));
   }
   if (!it->is_array()) {
-    return LineError(where, absl::StrCat("field \"", key,
-                                         "\" must be a list of messages like the prompt, not ",
-                                         it->type_name()));
+    return LineError(
+        where, absl::StrCat("field \"", key, "\" must be a list of messages like the prompt, not ",
+                            it->type_name()));
   }
   if (it->empty()) return LineError(where, absl::StrCat("field \"", key, "\" has no messages"));
   for (size_t i = 0; i < it->size(); ++i) {
     const Json& message = (*it)[i];
     const std::string at = absl::StrCat("field \"", key, "\" message ", i, ": ");
     if (!message.is_object()) {
-      return LineError(where, absl::StrCat(at, "expected {\"role\", \"content\"}, got ",
-                                           message.type_name()));
+      return LineError(
+          where, absl::StrCat(at, "expected {\"role\", \"content\"}, got ", message.type_name()));
     }
     if (!message.contains("role") || !message["role"].is_string() ||
         message["role"].get<std::string>().empty()) {

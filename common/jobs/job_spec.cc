@@ -125,7 +125,8 @@ void ApplyJobSpecDefaults(v1::JobSpec* spec) {
   RLHF_DEFAULT(preference, simpo_gamma, 0.5);
 
   v1::RewardSpec* reward = spec->mutable_reward();
-  if (reward->kind().empty()) reward->set_kind(facts.id == JobAlgorithm::kDistill ? "none" : "model");
+  if (reward->kind().empty())
+    reward->set_kind(facts.id == JobAlgorithm::kDistill ? "none" : "model");
   RLHF_DEFAULT(reward, target_length, 64);
   RLHF_DEFAULT(reward, match_reward, 1.0);
   RLHF_DEFAULT(reward, mismatch_reward, 0.0);

@@ -120,8 +120,9 @@ void CheckDatasetFile(const v1::JobSpec& spec, const std::string& file, std::str
   }
   // Conversational lines need the policy's chat template (the tokenizer loads it at run
   // time); a job with none is refused before it starts.
-  const bool conversational = std::any_of(examples->begin(), examples->end(),
-                                          [](const Example& e) { return e.conversation != nullptr; });
+  const bool conversational = std::any_of(examples->begin(), examples->end(), [](const Example& e) {
+    return e.conversation != nullptr;
+  });
   if (conversational && !spec.models().policy_dir().empty()) {
     absl::StatusOr<chat::ChatTemplate> chat_template =
         chat::ChatTemplate::Load(spec.models().policy_dir());
@@ -281,10 +282,10 @@ void CheckHyperparameters(const v1::JobSpec& spec, SpecErrors* errors) {
   if (facts != nullptr && gen.samples_per_prompt() < facts->min_samples_per_prompt) {
     errors->Add(
         "generation.samples_per_prompt",
-        absl::StrCat(algorithm, " needs >= ", facts->min_samples_per_prompt, " samples per prompt (",
-                     facts->id == JobAlgorithm::kRejectionSampling ? "to choose from"
-                                                                  : "the group baseline",
-                     "), got ", gen.samples_per_prompt()));
+        absl::StrCat(
+            algorithm, " needs >= ", facts->min_samples_per_prompt, " samples per prompt (",
+            facts->id == JobAlgorithm::kRejectionSampling ? "to choose from" : "the group baseline",
+            "), got ", gen.samples_per_prompt()));
   } else if (gen.samples_per_prompt() < 1) {
     errors->Add("generation.samples_per_prompt",
                 absl::StrCat("must be >= 1, got ", gen.samples_per_prompt()));

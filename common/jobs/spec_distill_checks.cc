@@ -2,8 +2,8 @@
 // student and shares its tokenizer, a positive fixed KL coefficient, and no reward.
 
 #include <filesystem>
-#include <optional>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -33,8 +33,8 @@ void CheckDistill(const v1::JobSpec& spec, const ValidateOptions& options, SpecE
   const std::string& kind = spec.reward().kind();
   if (!distill) {
     if (kind == "none") {
-      errors->Add("reward.kind", absl::StrCat("\"none\" is distill's; ", spec.algorithm(),
-                                              " needs a reward"));
+      errors->Add("reward.kind",
+                  absl::StrCat("\"none\" is distill's; ", spec.algorithm(), " needs a reward"));
     }
     return;
   }

@@ -44,9 +44,9 @@ absl::StatusOr<std::vector<TokenizedExample>> TokenizeExamples(
     const bool templated = original.conversation != nullptr;
     if (templated) {
       if (tokenizer.chat_template() == nullptr) {
-        return AtLine(absl::InvalidArgumentError(absl::StrCat(
-                          "a conversational example needs the model's chat template: ",
-                          tokenizer.chat_template_status().message())),
+        return AtLine(absl::InvalidArgumentError(
+                          absl::StrCat("a conversational example needs the model's chat template: ",
+                                       tokenizer.chat_template_status().message())),
                       options.path, original.line);
       }
       rendered = original;
@@ -76,7 +76,8 @@ absl::StatusOr<std::vector<TokenizedExample>> TokenizeExamples(
       status = encode_response(example.completion, example.line, templated, &t.completion);
     } else if (format == DatasetFormat::kPreference) {
       status = encode_response(example.chosen, example.line, templated, &t.chosen);
-      if (status.ok()) status = encode_response(example.rejected, example.line, templated, &t.rejected);
+      if (status.ok())
+        status = encode_response(example.rejected, example.line, templated, &t.rejected);
     }
     if (!status.ok()) return status;
     out.push_back(std::move(t));

@@ -105,7 +105,8 @@ class Tokenizer {
   std::optional<int64_t> eos_token_id_;
   std::optional<int64_t> pad_id_;
   std::unique_ptr<chat::ChatTemplate> chat_template_;
-  absl::Status chat_template_status_ = absl::NotFoundError("no chat template (not loaded from a directory)");
+  absl::Status chat_template_status_ =
+      absl::NotFoundError("no chat template (not loaded from a directory)");
 };
 
 }  // namespace rlhf::tokenizer

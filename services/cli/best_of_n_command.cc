@@ -179,16 +179,16 @@ int RunBestOfN(const std::vector<std::string>& args) {
         nlohmann::ordered_json line;
         if (example.conversation != nullptr) {
           line["prompt"] = (*example.conversation)["prompt"];
-          line["completion"] = nlohmann::ordered_json::array(
-              {{{"role", "assistant"}, {"content", s->completion}}});
+          line["completion"] =
+              nlohmann::ordered_json::array({{{"role", "assistant"}, {"content", s->completion}}});
         } else {
           line["prompt"] = example.prompt;
           line["completion"] = s->completion;
         }
         line["score"] = s->score;
-        absl::StrAppend(
-            &out, line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
-            "\n");
+        absl::StrAppend(&out,
+                        line.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace),
+                        "\n");
         ++kept;
       }
     }

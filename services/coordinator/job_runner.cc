@@ -144,9 +144,10 @@ absl::Status JobLoop::Run() {
   const fs::path final_dir = checkpoint_dir_ / "final";
   // The job's spec decides the dtype (never the actor's current files, which after a
   // restart are a float32 resume checkpoint): checkpoint.export_dtype, else policy_dir's.
-  const std::string export_dtype = !spec_.checkpoint().export_dtype().empty()
-                                       ? spec_.checkpoint().export_dtype()
-                                       : model::DtypeName(model::CheckpointDtype(spec_.models().policy_dir()));
+  const std::string export_dtype =
+      !spec_.checkpoint().export_dtype().empty()
+          ? spec_.checkpoint().export_dtype()
+          : model::DtypeName(model::CheckpointDtype(spec_.models().policy_dir()));
   auto export_final = [&]() -> absl::Status {
     int64_t exported = -1;
     RLHF_RETURN_IF_ERROR(WithContext(

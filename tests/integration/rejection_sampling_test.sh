@@ -19,7 +19,7 @@ job() {
  "data": {"train_path": "$work/prompts.jsonl"}, "optimizer": {"learning_rate": 1e-3},
  "training": {"batch_size": 4, "minibatch_size": 4, "ppo_epochs": 1, "iterations": $3},
  "generation": {"max_prompt_tokens": 16, "max_response_tokens": 8, "samples_per_prompt": 4},
- "reward": {"kind": "regex", "pattern": " the "},
+ "reward": {"kind": "regex", "pattern": "ing"},
  "checkpoint": {"dir": "$work/ckpt-$1", "interval": 0}, "runtime": {"seed": 2} $4}
 EOF_JOB
   echo "$work/$1.json"

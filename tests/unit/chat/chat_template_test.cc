@@ -34,8 +34,8 @@ nlohmann::ordered_json Cases() {
 }
 
 ChatTemplate LoadOrDie(const std::string& name, const nlohmann::ordered_json& special_tokens) {
-  auto loaded =
-      ChatTemplate::FromSource(ReadText(kFixtures / "templates" / (name + ".jinja")), special_tokens);
+  auto loaded = ChatTemplate::FromSource(ReadText(kFixtures / "templates" / (name + ".jinja")),
+                                         special_tokens);
   EXPECT_TRUE(loaded.ok()) << name << ": " << loaded.status();
   return *std::move(loaded);
 }
@@ -82,8 +82,7 @@ TEST(ChatTemplateGoldenTest, ConvertsConversationalExamplesAsTrl) {
   for (const auto& c : Cases()) {
     if (!c.contains("trl_input")) continue;
     SCOPED_TRACE(c["template"].get<std::string>() + " " + c["name"].get<std::string>());
-    ChatTemplate chat_template =
-        LoadOrDie(c["template"], c["trl_tokenizer"]["special_tokens_map"]);
+    ChatTemplate chat_template = LoadOrDie(c["template"], c["trl_tokenizer"]["special_tokens_map"]);
     auto converted = ApplyToExample(chat_template, c["trl_input"]);
     ASSERT_TRUE(converted.ok()) << converted.status();
     const auto& expected = c["trl_output"];
@@ -103,7 +102,8 @@ TEST(ChatTemplateGoldenTest, ConvertsConversationalExamplesAsTrl) {
 }
 
 TEST(ChatTemplateLoadTest, FromAModelDirectory) {
-  const fs::path dir = fs::temp_directory_path() / ("rlhf_chat_template_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("rlhf_chat_template_" + std::to_string(::getpid()));
   fs::create_directories(dir);
   auto write = [&](const std::string& name, const std::string& text) {
     std::ofstream(dir / name) << text;
@@ -116,15 +116,17 @@ TEST(ChatTemplateLoadTest, FromAModelDirectory) {
              {"name": "default", "template": "{% for m in messages %}{{ m.content }}{{ eos_token }}{% endfor %}"}]})");
   auto loaded = ChatTemplate::Load(dir);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
-  auto rendered = loaded->Apply(nlohmann::ordered_json::parse(R"([{"role": "user", "content": "hi"}])"), {});
+  auto rendered =
+      loaded->Apply(nlohmann::ordered_json::parse(R"([{"role": "user", "content": "hi"}])"), {});
   ASSERT_TRUE(rendered.ok());
   EXPECT_EQ(*rendered, "hi</s>");
   // chat_template.jinja wins over tokenizer_config.json, as in transformers.
   write("chat_template.jinja", "[{{ messages[0].content }}]");
   loaded = ChatTemplate::Load(dir);
   ASSERT_TRUE(loaded.ok());
-  EXPECT_EQ(*loaded->Apply(nlohmann::ordered_json::parse(R"([{"role": "user", "content": "hi"}])"), {}),
-            "[hi]");
+  EXPECT_EQ(
+      *loaded->Apply(nlohmann::ordered_json::parse(R"([{"role": "user", "content": "hi"}])"), {}),
+      "[hi]");
   // A broken template names its file and line.
   write("chat_template.jinja", "ok\n{% if %}");
   EXPECT_THAT(std::string(ChatTemplate::Load(dir).status().message()),
@@ -137,13 +139,15 @@ TEST(ChatTemplateLoadTest, BadConversationsAreClearErrors) {
       "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}", {});
   ASSERT_TRUE(chat_template.ok());
   auto example = [](const char* text) { return nlohmann::ordered_json::parse(text); };
-  EXPECT_THAT(std::string(ApplyToExample(*chat_template,
-                                         example(R"({"prompt": [{"role": "system", "content": "x"}]})"))
-                              .status()
-                              .message()),
-              HasSubstr("invalid role in the prompt's last message: \"system\""));
-  EXPECT_THAT(std::string(ApplyToExample(*chat_template, example(R"({"prompt": []})")).status().message()),
-              HasSubstr("non-empty list of messages"));
+  EXPECT_THAT(
+      std::string(ApplyToExample(*chat_template,
+                                 example(R"({"prompt": [{"role": "system", "content": "x"}]})"))
+                      .status()
+                      .message()),
+      HasSubstr("invalid role in the prompt's last message: \"system\""));
+  EXPECT_THAT(
+      std::string(ApplyToExample(*chat_template, example(R"({"prompt": []})")).status().message()),
+      HasSubstr("non-empty list of messages"));
   std::string deep = R"([{"role": "user", "content": "x", "extra": )";
   for (int i = 0; i < 2000; ++i) deep += "[";
   for (int i = 0; i < 2000; ++i) deep += "]";

@@ -66,7 +66,8 @@ TEST(JinjaErrorsTest, MessagesNameTheLineAndTheConstruct) {
 }
 
 TEST(JinjaErrorsTest, NoTemplateHangsOrExhaustsTheStack) {
-  const std::string deep_parens = "{{ " + std::string(1000, '(') + "1" + std::string(1000, ')') + " }}";
+  const std::string deep_parens =
+      "{{ " + std::string(1000, '(') + "1" + std::string(1000, ')') + " }}";
   std::string deep_ifs;
   for (int i = 0; i < 1000; ++i) deep_ifs += "{% if true %}";
   const std::pair<std::string, std::string> cases[] = {

@@ -36,8 +36,9 @@ TEST(ConversationTest, EachFormatParses) {
   EXPECT_EQ((*sft->conversation)["prompt"].size(), 4u);
   EXPECT_EQ((*sft->conversation)["completion"][0]["content"], "a2");
 
-  auto online = ParseExampleLine(R"({"prompt": [{"role": "user", "content": "2+2?"}], "reference": "4"})",
-                                 DatasetFormat::kPromptOnly, "f:2");
+  auto online =
+      ParseExampleLine(R"({"prompt": [{"role": "user", "content": "2+2?"}], "reference": "4"})",
+                       DatasetFormat::kPromptOnly, "f:2");
   ASSERT_TRUE(online.ok()) << online.status();
   EXPECT_EQ(online->reference, "4");
 
@@ -64,17 +65,20 @@ TEST(ConversationTest, BadLinesNameTheFieldAndMessage) {
               HasSubstr("f:9: field \"prompt\" message 0: \"content\" as a list of parts"));
   EXPECT_THAT(error(R"({"prompt": [{"content": "x"}]})", DatasetFormat::kPromptOnly),
               HasSubstr("message 0: \"role\" must be a non-empty string"));
-  EXPECT_THAT(error(R"({"prompt": [{"role": "user", "content": "x"}, 3]})", DatasetFormat::kPromptOnly),
-              HasSubstr("message 1: expected {\"role\", \"content\"}, got number"));
+  EXPECT_THAT(
+      error(R"({"prompt": [{"role": "user", "content": "x"}, 3]})", DatasetFormat::kPromptOnly),
+      HasSubstr("message 1: expected {\"role\", \"content\"}, got number"));
   EXPECT_THAT(error(R"({"prompt": []})", DatasetFormat::kPromptOnly),
               HasSubstr("field \"prompt\" has no messages"));
-  EXPECT_THAT(error(R"({"prompt": [{"role": "user", "content": "x"}]})", DatasetFormat::kPreference),
-              HasSubstr("missing field \"chosen\""));
+  EXPECT_THAT(
+      error(R"({"prompt": [{"role": "user", "content": "x"}]})", DatasetFormat::kPreference),
+      HasSubstr("missing field \"chosen\""));
   EXPECT_THAT(error(R"({"messages": [{"role": "user", "content": "x"}]})",
                     DatasetFormat::kPromptCompletion),
               HasSubstr("no assistant message to train on"));
-  EXPECT_THAT(error(R"({"messages": [{"role": "user", "content": "x"}]})", DatasetFormat::kPreference),
-              HasSubstr("a \"messages\" conversation is an SFT example"));
+  EXPECT_THAT(
+      error(R"({"messages": [{"role": "user", "content": "x"}]})", DatasetFormat::kPreference),
+      HasSubstr("a \"messages\" conversation is an SFT example"));
   EXPECT_THAT(error(R"({"prompt": "text", "completion": [{"role": "assistant", "content": "x"}]})",
                     DatasetFormat::kPromptCompletion),
               HasSubstr("field \"completion\" is a list of messages but \"prompt\" is a string"));
@@ -82,13 +86,16 @@ TEST(ConversationTest, BadLinesNameTheFieldAndMessage) {
 
 // The qwen2_chat tokenizer fixture with Qwen2.5's chat template beside it.
 fs::path ChatModelDir() {
-  const fs::path dir = fs::temp_directory_path() / ("rlhf_conversation_" + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("rlhf_conversation_" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  for (const auto& entry : fs::directory_iterator(kSource / "tests/golden/fixtures/tokenizers/qwen2_chat")) {
-    fs::copy_file(entry.path(), dir / entry.path().filename(), fs::copy_options::overwrite_existing);
+  for (const auto& entry :
+       fs::directory_iterator(kSource / "tests/golden/fixtures/tokenizers/qwen2_chat")) {
+    fs::copy_file(entry.path(), dir / entry.path().filename(),
+                  fs::copy_options::overwrite_existing);
   }
-  fs::copy_file(kSource / "tests/golden/fixtures/chat/templates/qwen2_5.jinja", dir / "chat_template.jinja",
-                fs::copy_options::overwrite_existing);
+  fs::copy_file(kSource / "tests/golden/fixtures/chat/templates/qwen2_5.jinja",
+                dir / "chat_template.jinja", fs::copy_options::overwrite_existing);
   return dir;
 }
 
@@ -111,7 +118,8 @@ TEST(ConversationTest, TokenizesTrlsRenderingWithoutExtraSpecialTokens) {
     SCOPED_TRACE(c["name"].get<std::string>());
     auto example = ParseExampleLine(input.dump(), format, "golden");
     ASSERT_TRUE(example.ok()) << example.status();
-    TokenizeOptions options{.max_prompt_tokens = 4096, .max_response_tokens = 4096, .path = "golden"};
+    TokenizeOptions options{
+        .max_prompt_tokens = 4096, .max_response_tokens = 4096, .path = "golden"};
     auto tokenized = TokenizeExamples(**tokenizer, {*example}, format, options);
     ASSERT_TRUE(tokenized.ok()) << tokenized.status();
     auto encode = [&](const std::string& key) {
@@ -119,7 +127,8 @@ TEST(ConversationTest, TokenizesTrlsRenderingWithoutExtraSpecialTokens) {
     };
     EXPECT_EQ((*tokenized)[0].prompt, encode("prompt"));
     EXPECT_EQ((*tokenized)[0].prompt_text, expected["prompt"].get<std::string>());
-    if (expected.contains("completion")) EXPECT_EQ((*tokenized)[0].completion, encode("completion"));
+    if (expected.contains("completion"))
+      EXPECT_EQ((*tokenized)[0].completion, encode("completion"));
     if (expected.contains("chosen")) EXPECT_EQ((*tokenized)[0].chosen, encode("chosen"));
     if (expected.contains("rejected")) EXPECT_EQ((*tokenized)[0].rejected, encode("rejected"));
     ++checked;
@@ -129,7 +138,8 @@ TEST(ConversationTest, TokenizesTrlsRenderingWithoutExtraSpecialTokens) {
 }
 
 TEST(ConversationTest, NoChatTemplateIsAClearError) {
-  auto tokenizer = tokenizer::Tokenizer::FromDirectory(kSource / "tests/golden/fixtures/tokenizers/qwen2_chat");
+  auto tokenizer =
+      tokenizer::Tokenizer::FromDirectory(kSource / "tests/golden/fixtures/tokenizers/qwen2_chat");
   ASSERT_TRUE(tokenizer.ok());
   EXPECT_EQ((*tokenizer)->chat_template(), nullptr);
   auto example = ParseExampleLine(R"({"prompt": [{"role": "user", "content": "q"}]})",

@@ -339,7 +339,7 @@ TEST_F(JobSpecTest, EveryAlgorithmValidatesWithItsDatasetFormat) {
   const std::pair<const char*, std::string> cases[] = {
       {"ppo", prompt}, {"grpo", prompt},       {"rloo", prompt}, {"reinforce_pp", prompt},
       {"sft", sft},    {"dpo", pref},          {"ipo", pref},    {"orpo", pref},
-      {"simpo", pref}, {"reward_model", pref}, {"kto", kto}, {"rejection_sampling", prompt}};
+      {"simpo", pref}, {"reward_model", pref}, {"kto", kto},     {"rejection_sampling", prompt}};
   for (const auto& [algorithm, data] : cases) {
     v1::JobSpec spec;
     spec.set_algorithm(algorithm);
