@@ -139,7 +139,9 @@ absl::StatusOr<std::string> ChatTemplate::Apply(
   try {  // FromJson refuses JSON nested too deep
     variables.emplace_back("messages", Value::FromJson(chat));
     if (extra_variables != nullptr && extra_variables->is_object()) {
-      for (const auto& [key, value] : extra_variables->items()) {
+      for (const auto& item : extra_variables->items()) {
+        const std::string& key = item.key();
+        const nlohmann::ordered_json& value = item.value();
         auto it = std::find_if(variables.begin(), variables.end(),
                                [&](const auto& v) { return v.first == key; });
         if (it != variables.end()) {

@@ -1,5 +1,7 @@
 #include "common/chat/jinja_expression_parser.h"
 
+#include <charconv>
+#include <cstdlib>
 #include <string>
 #include <utility>
 
@@ -132,10 +134,17 @@ ExprPtr ExpressionParser::Primary() {
       while (Peek().kind == TK::kString) s += Next().text;  // 'a' 'b' is 'ab'
       return literal(Value::String(std::move(s)));
     }
-    case TK::kInt:
-      return literal(Value::Int(std::stoll(t.text)));
+    case TK::kInt: {
+      int64_t value = 0;
+      const char* end = t.text.data() + t.text.size();
+      const auto parsed = std::from_chars(t.text.data(), end, value);
+      if (parsed.ec != std::errc() || parsed.ptr != end) {
+        Fail(t.line, "integer literal out of range: " + t.text.substr(0, 40));
+      }
+      return literal(Value::Int(value));
+    }
     case TK::kFloat:
-      return literal(Value::Float(std::stod(t.text)));
+      return literal(Value::Float(std::strtod(t.text.c_str(), nullptr)));
     case TK::kName:
       if (t.text == "true" || t.text == "True") return literal(Value::Bool(true));
       if (t.text == "false" || t.text == "False") return literal(Value::Bool(false));

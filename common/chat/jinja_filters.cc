@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <utility>
 
@@ -79,9 +80,13 @@ Value Select(const Value& value, ValueList args, bool by_attribute, bool keep_if
 }
 
 std::string Indent(const std::string& s, const Value& width, bool first, bool blank) {
-  const std::string pad = width.is_string()
-                              ? width.AsString()
-                              : std::string(static_cast<size_t>(IntArg(width, 4)), ' ');
+  const int64_t spaces = width.is_string() ? 0 : IntArg(width, 4);
+  if (spaces < 0 || spaces > 1024) throw JinjaError("indent width must be in [0, 1024]");
+  const std::string pad =
+      width.is_string() ? width.AsString() : std::string(static_cast<size_t>(spaces), ' ');
+  const size_t lines = static_cast<size_t>(std::count(s.begin(), s.end(), '\n')) + 1;
+  if (pad.size() > 0 && lines > kMaxValueBytes / pad.size())
+    throw JinjaError("a value exceeds 64 MiB");
   std::string out;
   size_t start = 0;
   bool first_line = true;
@@ -216,8 +221,11 @@ Value ApplyFilter(const std::string& name, const Value& value, ValueList args, K
   }
   if (name == "int") {
     if (value.kind() == Value::Kind::kInt) return value;
-    if (value.kind() == Value::Kind::kFloat)
-      return Value::Int(static_cast<int64_t>(value.AsDouble()));
+    if (value.kind() == Value::Kind::kFloat) {
+      const double d = std::trunc(value.AsDouble());
+      if (!(d >= -9.2e18 && d <= 9.2e18)) throw JinjaError("int of an out-of-range float");
+      return Value::Int(static_cast<int64_t>(d));
+    }
     if (value.is_string()) {
       try {
         return Value::Int(std::stoll(value.AsString()));
@@ -237,7 +245,11 @@ Value ApplyFilter(const std::string& name, const Value& value, ValueList args, K
     return arg(0, "default").is_undefined() ? Value::Float(0) : arg(0, "default");
   }
   if (name == "abs") {
-    if (value.kind() == Value::Kind::kInt) return Value::Int(std::llabs(value.AsInt()));
+    if (value.kind() == Value::Kind::kInt) {
+      if (value.AsInt() == std::numeric_limits<int64_t>::min())
+        throw JinjaError("integer overflow");
+      return Value::Int(std::llabs(value.AsInt()));
+    }
     if (value.is_number()) return Value::Float(std::fabs(value.AsDouble()));
     throw JinjaError("abs of a " + value.TypeName() + " value");
   }

@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -68,11 +69,17 @@ Value Arithmetic(const std::string& op, const Value& a, const Value& b) {
   }
   if (ints) {
     const int64_t x = a.AsInt(), y = b.AsInt();
-    if (op == "+") return Value::Int(x + y);
-    if (op == "-") return Value::Int(x - y);
-    if (op == "*") return Value::Int(x * y);
+    int64_t result = 0;
+    auto checked = [](bool overflow, int64_t value) {
+      if (overflow) throw JinjaError("integer overflow");  // Python's ints are unbounded
+      return Value::Int(value);
+    };
+    if (op == "+") return checked(__builtin_add_overflow(x, y, &result), result);
+    if (op == "-") return checked(__builtin_sub_overflow(x, y, &result), result);
+    if (op == "*") return checked(__builtin_mul_overflow(x, y, &result), result);
     if (op == "//" || op == "%") {
       if (y == 0) throw JinjaError("integer division or modulo by zero");
+      if (x == std::numeric_limits<int64_t>::min() && y == -1) throw JinjaError("integer overflow");
       int64_t q = x / y, r = x % y;
       if (r != 0 && ((r < 0) != (y < 0))) {  // Python floors
         --q;
@@ -80,10 +87,15 @@ Value Arithmetic(const std::string& op, const Value& a, const Value& b) {
       }
       return Value::Int(op == "//" ? q : r);
     }
-    if (op == "**" && y >= 0) {
-      int64_t p = 1;
-      for (int64_t i = 0; i < y; ++i) p *= x;
-      return Value::Int(p);
+    if (op == "**" && y >= 0) {  // by squaring: no loop of y steps
+      int64_t power = 1, base = x;
+      for (int64_t e = y; e > 0; e >>= 1) {
+        if ((e & 1) && __builtin_mul_overflow(power, base, &power))
+          throw JinjaError("integer overflow");
+        if (e > 1 && __builtin_mul_overflow(base, base, &base))
+          throw JinjaError("integer overflow");
+      }
+      return Value::Int(power);
     }
   }
   const double x = a.AsDouble(), y = b.AsDouble();
@@ -208,8 +220,11 @@ Value Slice(const Value& object, const Value& start, const Value& stop, const Va
   const int64_t end =
       stop.is_undefined() || stop.is_none() ? (s > 0 ? n : -1) : adjust(bound(stop, 0), false);
   ValueList out;
-  for (int64_t i = begin; s > 0 ? i < end : i > end; i += s)
+  for (int64_t i = begin; s > 0 ? i < end : i > end;) {
     out.push_back(items[static_cast<size_t>(i)]);
+    if ((s > 0 && i > end - s) || (s < 0 && i < end - s)) break;  // the next step passes end
+    i += s;
+  }
   if (!text) return Value::List(std::move(out));
   std::string joined;
   for (const Value& c : out) joined += c.AsString();

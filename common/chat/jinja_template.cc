@@ -1,6 +1,7 @@
 #include "common/chat/jinja_template.h"
 
 #include <ctime>
+#include <limits>
 #include <map>
 #include <string>
 #include <utility>
@@ -68,10 +69,11 @@ ValueDict Globals(const std::function<std::string(const std::string&)>& now) {
                          if (args.empty() || args.size() > 3 || step == 0)
                            throw JinjaError("bad range arguments");
                          ValueList out;
-                         for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+                         for (int64_t i = start; step > 0 ? i < stop : i > stop;) {
                            if (out.size() >= kMaxRange) throw JinjaError("range too large");
                            ChargeWork(1);
                            out.push_back(Value::Int(i));
+                           if (__builtin_add_overflow(i, step, &i)) break;
                          }
                          return Value::List(std::move(out));
                        }));
@@ -336,6 +338,9 @@ class Renderer {
         if (e.name == "not") return Value::Bool(!v.Truthy());
         if (!v.is_number()) throw JinjaError("unary " + e.name + " of a " + v.TypeName());
         if (e.name == "+") return v;
+        if (v.kind() == Value::Kind::kInt && v.AsInt() == std::numeric_limits<int64_t>::min()) {
+          throw JinjaError("integer overflow");
+        }
         return v.kind() == Value::Kind::kInt ? Value::Int(-v.AsInt()) : Value::Float(-v.AsDouble());
       }
       case Expr::Kind::kBinary: {
@@ -371,7 +376,7 @@ absl::StatusOr<Template> Template::Parse(const std::string& source) {
     Template t;
     t.body_ = std::make_shared<const Body>(chat::Parse(Tokenize(source)));
     return t;
-  } catch (const JinjaError& error) {
+  } catch (const std::exception& error) {  // JinjaError; anything else is a bug, not a crash
     return absl::InvalidArgumentError(absl::StrCat("chat template: ", error.what()));
   }
 }
@@ -383,7 +388,7 @@ absl::StatusOr<std::string> Template::Render(const ValueDict& variables) const {
     std::string out;
     renderer.Exec(*body_, &out);
     return out;
-  } catch (const JinjaError& error) {
+  } catch (const std::exception& error) {  // JinjaError; anything else is a bug, not a crash
     return absl::InvalidArgumentError(absl::StrCat("chat template: ", error.what()));
   }
 }
