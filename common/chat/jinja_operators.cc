@@ -70,13 +70,12 @@ Value Arithmetic(const std::string& op, const Value& a, const Value& b) {
   if (ints) {
     const int64_t x = a.AsInt(), y = b.AsInt();
     int64_t result = 0;
-    auto checked = [](bool overflow, int64_t value) {
-      if (overflow) throw JinjaError("integer overflow");  // Python's ints are unbounded
-      return Value::Int(value);
-    };
-    if (op == "+") return checked(__builtin_add_overflow(x, y, &result), result);
-    if (op == "-") return checked(__builtin_sub_overflow(x, y, &result), result);
-    if (op == "*") return checked(__builtin_mul_overflow(x, y, &result), result);
+    bool overflow = false;
+    if (op == "+") overflow = __builtin_add_overflow(x, y, &result);
+    if (op == "-") overflow = __builtin_sub_overflow(x, y, &result);
+    if (op == "*") overflow = __builtin_mul_overflow(x, y, &result);
+    if (overflow) throw JinjaError("integer overflow");  // Python's ints are unbounded
+    if (op == "+" || op == "-" || op == "*") return Value::Int(result);
     if (op == "//" || op == "%") {
       if (y == 0) throw JinjaError("integer division or modulo by zero");
       if (x == std::numeric_limits<int64_t>::min() && y == -1) throw JinjaError("integer overflow");

@@ -60,6 +60,10 @@ TEST(JinjaErrorsTest, MessagesNameTheLineAndTheConstruct) {
   expect_error("{{ x is nosuchtest }}", "unsupported test 'nosuchtest'");
   expect_error("{{ 1 + 'a' }}", "unsupported operand types for +: int and string");
   expect_error("{{ 1 // 0 }}", "division or modulo by zero");
+  expect_error("{{ 9223372036854775807 + 1 }}", "integer overflow");
+  expect_error("{{ 2 ** 1000000000000 }}", "integer overflow");
+  expect_error("{{ 99999999999999999999 }}", "line 1: integer literal out of range");
+  expect_error("{{ 'x'|indent(100000000) }}", "indent width must be in [0, 1024]");
   expect_error("{% set x = 1 %}{% set x.y = 2 %}", "not a namespace");
   expect_error("{{ range(100000000)|length }}", "range too large");
   expect_error("{{ nothing.attr }}", "line 1: cannot read attribute 'attr' of an undefined value");
