@@ -24,7 +24,7 @@ TORCH_PIN="torch==2.9.1"
 # -DRLHF_WITH_CUDA=ON (cmake/TorchCuda.cmake). Headers only: nothing of ours runs nvcc.
 CUDA_HEADER_PINS=(nvidia-cuda-nvcc-cu12==12.8.93 nvidia-cuda-cccl-cu12==12.8.90)
 PY_REFERENCE_PINS=(transformers==4.57.1 tokenizers==0.22.1 safetensors==0.6.2
-                   numpy==2.3.4 trl==0.24.0 accelerate==1.11.0 datasets==4.4.1)
+                   numpy==2.3.4 trl==0.24.0 accelerate==1.11.0 datasets==4.4.1 peft==0.17.1)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

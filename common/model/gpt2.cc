@@ -23,7 +23,7 @@ Conv1DImpl::Conv1DImpl(int64_t in_features, int64_t out_features) {
 
 torch::Tensor Conv1DImpl::forward(const torch::Tensor& x) {
   // Conv1D.forward: torch.addmm(self.bias, x.view(-1, x.size(-1)), self.weight)
-  return AddmmInOut(x, weight_, bias_);
+  return AddLora(x, AddmmInOut(x, weight_, bias_));
 }
 
 Gpt2AttentionImpl::Gpt2AttentionImpl(const ModelConfig& config, int64_t layer_index)

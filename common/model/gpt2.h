@@ -6,14 +6,20 @@
 #include <torch/torch.h>
 
 #include "common/model/decoder.h"
+#include "common/model/lora_layer.h"
 
 namespace rlhf::model {
 
 // transformers' pytorch_utils.Conv1D: a linear layer whose weight is stored [in, out].
-class Conv1DImpl : public torch::nn::Module {
+class Conv1DImpl : public LoraLayer {
  public:
   Conv1DImpl(int64_t in_features, int64_t out_features);
   torch::Tensor forward(const torch::Tensor& x);
+
+  int64_t in_features() const override { return weight_.size(0); }
+  int64_t out_features() const override { return weight_.size(1); }
+  bool fan_in_fan_out() const override { return true; }
+  const torch::Tensor& base_weight() const override { return weight_; }
 
  private:
   torch::Tensor weight_;

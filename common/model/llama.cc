@@ -9,14 +9,9 @@
 namespace rlhf::model {
 namespace {
 
-torch::nn::Linear MakeLinear(int64_t in, int64_t out, bool bias) {
-  return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
-}
+LinearLayer MakeLinear(int64_t in, int64_t out, bool bias) { return LinearLayer(in, out, bias); }
 
-// linear->forward(x), through dense.h's few-row fast path.
-torch::Tensor Project(const torch::nn::Linear& linear, const torch::Tensor& x) {
-  return Linear(x, linear->weight, linear->bias);
-}
+torch::Tensor Project(LinearLayer& linear, const torch::Tensor& x) { return linear(x); }
 
 }  // namespace
 

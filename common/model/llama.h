@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "common/model/decoder.h"
+#include "common/model/lora_layer.h"
 
 namespace rlhf::model {
 
@@ -35,10 +36,10 @@ class LlamaAttentionImpl : public torch::nn::Module {
   int64_t num_kv_heads_;
   int64_t head_dim_;
   int64_t sliding_window_;
-  torch::nn::Linear q_proj_{nullptr};
-  torch::nn::Linear k_proj_{nullptr};
-  torch::nn::Linear v_proj_{nullptr};
-  torch::nn::Linear o_proj_{nullptr};
+  LinearLayer q_proj_{nullptr};
+  LinearLayer k_proj_{nullptr};
+  LinearLayer v_proj_{nullptr};
+  LinearLayer o_proj_{nullptr};
 };
 TORCH_MODULE(LlamaAttention);
 
@@ -50,9 +51,9 @@ class LlamaMlpImpl : public torch::nn::Module {
 
  private:
   std::string activation_;
-  torch::nn::Linear gate_proj_{nullptr};
-  torch::nn::Linear up_proj_{nullptr};
-  torch::nn::Linear down_proj_{nullptr};
+  LinearLayer gate_proj_{nullptr};
+  LinearLayer up_proj_{nullptr};
+  LinearLayer down_proj_{nullptr};
 };
 TORCH_MODULE(LlamaMlp);
 
