@@ -56,9 +56,9 @@ absl::StatusOr<std::vector<std::string>> AttachLora(torch::nn::Module& model,
     if (!found) {
       std::set<std::string> kinds;  // the last name part of each dense layer
       for (const auto& [name, layer] : layers) kinds.insert(name.substr(name.rfind('.') + 1));
-      return absl::InvalidArgumentError(
-          absl::StrCat("lora target_modules: \"", target, "\" matches no dense layer; this model has ",
-                       absl::StrJoin(kinds, ", ")));
+      return absl::InvalidArgumentError(absl::StrCat("lora target_modules: \"", target,
+                                                     "\" matches no dense layer; this model has ",
+                                                     absl::StrJoin(kinds, ", ")));
     }
   }
   for (const auto& [name, layer] : layers) {

@@ -53,7 +53,8 @@ absl::StatusOr<LoraOptions> ParseConfig(const fs::path& file) {
   LoraOptions options;
   auto number = [&](const char* key, double* out) -> absl::Status {
     auto it = config.find(key);
-    if (it == config.end() || !it->is_number()) return ConfigError(file, key, "missing or not a number");
+    if (it == config.end() || !it->is_number())
+      return ConfigError(file, key, "missing or not a number");
     *out = it->get<double>();
     return absl::OkStatus();
   };
@@ -91,7 +92,8 @@ absl::Status SavePeftAdapter(torch::nn::Module& model, const fs::path& dir,
   bool fan_in_fan_out = false;
   for (const auto& [name, layer] : layers) {
     fan_in_fan_out |= layer->fan_in_fan_out();
-    for (auto [matrix, tensor] : {std::pair{"lora_A", layer->lora_a()}, std::pair{"lora_B", layer->lora_b()}}) {
+    for (auto [matrix, tensor] :
+         {std::pair{"lora_A", layer->lora_a()}, std::pair{"lora_B", layer->lora_b()}}) {
       keep.push_back(tensor.detach().to(torch::kCPU, torch::kFloat32).contiguous());
       const torch::Tensor& t = keep.back();
       views.push_back({Key(name, matrix), io::DType::kF32, t.sizes().vec(),
@@ -100,8 +102,10 @@ absl::Status SavePeftAdapter(torch::nn::Module& model, const fs::path& dir,
   }
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return absl::InternalError(absl::StrCat("cannot create ", dir.string(), ": ", ec.message()));
-  if (auto s = io::WriteSafetensors(dir / kWeightsFile, views, {{"format", "pt"}}); !s.ok()) return s;
+  if (ec)
+    return absl::InternalError(absl::StrCat("cannot create ", dir.string(), ": ", ec.message()));
+  if (auto s = io::WriteSafetensors(dir / kWeightsFile, views, {{"format", "pt"}}); !s.ok())
+    return s;
   const nlohmann::json config = {
       {"peft_type", "LORA"},
       {"task_type", "CAUSAL_LM"},
@@ -135,10 +139,12 @@ absl::StatusOr<LoraOptions> LoadPeftAdapter(torch::nn::Module& model, const fs::
   std::set<std::string> used;
   torch::NoGradGuard no_grad;
   for (const auto& [name, layer] : LoraLayers(model)) {
-    for (auto [matrix, tensor] : {std::pair{"lora_A", &layer->lora_a()}, std::pair{"lora_B", &layer->lora_b()}}) {
+    for (auto [matrix, tensor] :
+         {std::pair{"lora_A", &layer->lora_a()}, std::pair{"lora_B", &layer->lora_b()}}) {
       const std::string key = Key(name, matrix);
       const io::TensorView* view = (*file)->Find(key);
-      if (view == nullptr) return absl::InvalidArgumentError(absl::StrCat(source, ": missing ", key));
+      if (view == nullptr)
+        return absl::InvalidArgumentError(absl::StrCat(source, ": missing ", key));
       if (view->shape != tensor->sizes().vec()) {
         return absl::InvalidArgumentError(absl::StrCat(source, ": ", key, " has the wrong shape"));
       }
@@ -146,7 +152,8 @@ absl::StatusOr<LoraOptions> LoadPeftAdapter(torch::nn::Module& model, const fs::
                    : view->dtype == io::DType::kBF16 ? std::optional(torch::kBFloat16)
                    : view->dtype == io::DType::kF16  ? std::optional(torch::kFloat16)
                                                      : std::nullopt;
-      if (!dtype) return absl::InvalidArgumentError(absl::StrCat(source, ": ", key, ": unsupported dtype"));
+      if (!dtype)
+        return absl::InvalidArgumentError(absl::StrCat(source, ": ", key, ": unsupported dtype"));
       torch::Tensor blob = torch::from_blob(const_cast<uint8_t*>(view->data), view->shape,
                                             torch::TensorOptions().dtype(*dtype));
       tensor->copy_(blob);

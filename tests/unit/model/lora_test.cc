@@ -70,7 +70,8 @@ TEST_P(LoraGoldenTest, PeftAdapterGivesPeftLogits) {
   // Merged weights (for export and weight sync) in a plain base model.
   auto merged = MergeLoraWeights(*model, [&] {
     std::vector<std::pair<std::string, torch::Tensor>> weights;
-    for (const auto& item : model->named_parameters()) weights.emplace_back(item.key(), item.value());
+    for (const auto& item : model->named_parameters())
+      weights.emplace_back(item.key(), item.value());
     return weights;
   }());
   auto plain = Base(name);
@@ -83,7 +84,8 @@ TEST_P(LoraGoldenTest, PeftAdapterGivesPeftLogits) {
   EXPECT_TRUE(torch::allclose(Logits(*plain, input_ids), merged_expected, 1e-5, 1e-5));
 
   // Our adapter directory reloads to the same outputs, bit for bit.
-  const fs::path dir = fs::temp_directory_path() / ("rlhf_lora_" + name + std::to_string(::getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("rlhf_lora_" + name + std::to_string(::getpid()));
   ASSERT_TRUE(SavePeftAdapter(*model, dir, *options, "base").ok());
   auto reloaded = Base(name);
   ASSERT_TRUE(LoadPeftAdapter(*reloaded, dir).ok());
@@ -100,10 +102,9 @@ TEST(LoraTest, AFreshAdapterChangesNothingAndOnlyItTrains) {
   LoraOptions options{.rank = 2, .alpha = 4, .target_modules = {"q_proj", "v_proj"}, .seed = 3};
   auto names = AttachLora(*model, options);
   ASSERT_TRUE(names.ok()) << names.status();
-  EXPECT_THAT(*names, ::testing::ElementsAre("model.layers.0.self_attn.q_proj",
-                                             "model.layers.0.self_attn.v_proj",
-                                             "model.layers.1.self_attn.q_proj",
-                                             "model.layers.1.self_attn.v_proj"));
+  EXPECT_THAT(*names, ::testing::ElementsAre(
+                          "model.layers.0.self_attn.q_proj", "model.layers.0.self_attn.v_proj",
+                          "model.layers.1.self_attn.q_proj", "model.layers.1.self_attn.v_proj"));
   EXPECT_TRUE(torch::equal(Logits(*model, input_ids), before));  // B = 0
   // Gradients reach A's partner B through the adapter.
   auto logits = model->Forward(input_ids);
@@ -130,16 +131,18 @@ TEST(LoraTest, RefusesWhatItDoesNotRun) {
 
   const fs::path dir = fs::temp_directory_path() / ("rlhf_lora_bad" + std::to_string(::getpid()));
   fs::create_directories(dir);
-  fs::copy_file(kFixtures / "lora/gpt2/adapter_model.safetensors", dir / "adapter_model.safetensors");
-  for (const auto& [config, words] : std::vector<std::pair<std::string, std::string>>{
-           {R"({"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["c_attn"], "use_dora": true})",
-            "use_dora: not supported here"},
-           {R"({"peft_type": "IA3", "target_modules": ["c_attn"]})", "peft_type: only LORA"},
-           {R"({"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ".*attn"})",
-            "target_modules: must be a list"},
-           {R"({"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["c_attn"]})",
-            "belongs to no adapted layer"},
-       }) {
+  fs::copy_file(kFixtures / "lora/gpt2/adapter_model.safetensors",
+                dir / "adapter_model.safetensors");
+  for (
+      const auto& [config, words] : std::vector<std::pair<std::string, std::string>>{
+          {R"({"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["c_attn"], "use_dora": true})",
+           "use_dora: not supported here"},
+          {R"({"peft_type": "IA3", "target_modules": ["c_attn"]})", "peft_type: only LORA"},
+          {R"({"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ".*attn"})",
+           "target_modules: must be a list"},
+          {R"({"peft_type": "LORA", "r": 4, "lora_alpha": 8, "target_modules": ["c_attn"]})",
+           "belongs to no adapted layer"},
+      }) {
     std::ofstream(dir / "adapter_config.json") << config;
     auto fresh = Base("gpt2");
     EXPECT_THAT(std::string(LoadPeftAdapter(*fresh, dir).status().message()), HasSubstr(words));
