@@ -34,6 +34,10 @@ Value ApplyFilter(const std::string& name, const Value& value, ValueList args, K
 // value is name(args).
 bool ApplyTest(const std::string& name, const Value& value, const ValueList& args);
 
+// The argument at `index`, else the keyword argument `name`, else Undefined (how filters and
+// methods read their Python-style parameters).
+const Value& Arg(const ValueList& args, const Kwargs& kwargs, size_t index, const char* name);
+
 // Text helpers shared by filters and methods.
 std::string StripChars(const std::string& s, const Value& chars, bool left, bool right);
 size_t CodePointCount(const std::string& s);

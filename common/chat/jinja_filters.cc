@@ -13,15 +13,6 @@
 namespace rlhf::chat {
 namespace {
 
-const Value& Arg(const ValueList& args, const Kwargs& kwargs, size_t index, const char* name) {
-  static const Value kUndefined;
-  if (index < args.size()) return args[index];
-  for (const auto& [key, value] : kwargs) {
-    if (key == name) return value;
-  }
-  return kUndefined;
-}
-
 int64_t IntArg(const Value& v, int64_t fallback) {
   if (v.is_undefined() || v.is_none()) return fallback;
   if (v.kind() == Value::Kind::kBool) return v.AsBool();

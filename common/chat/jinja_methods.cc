@@ -13,15 +13,6 @@ bool IsSpace(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
-const Value& Arg(const ValueList& args, const Kwargs& kwargs, size_t index, const char* name) {
-  static const Value kUndefined;
-  if (index < args.size()) return args[index];
-  for (const auto& [key, value] : kwargs) {
-    if (key == name) return value;
-  }
-  return kUndefined;
-}
-
 std::string RequireString(const Value& v, const std::string& what) {
   if (!v.is_string()) throw JinjaError(what + " needs a string, not " + v.TypeName());
   return v.AsString();
@@ -151,6 +142,15 @@ bool IsDictMethod(const std::string& name) {
 }
 
 }  // namespace
+
+const Value& Arg(const ValueList& args, const Kwargs& kwargs, size_t index, const char* name) {
+  static const Value kUndefined;
+  if (index < args.size()) return args[index];
+  for (const auto& [key, value] : kwargs) {
+    if (key == name) return value;
+  }
+  return kUndefined;
+}
 
 std::string StripChars(const std::string& s, const Value& chars, bool left, bool right) {
   const bool whitespace = chars.is_undefined() || chars.is_none();

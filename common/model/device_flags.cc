@@ -1,6 +1,9 @@
 #include "common/model/device_flags.h"
 
+#include <ATen/Parallel.h>
+
 #include <fstream>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
 
@@ -48,6 +51,11 @@ absl::StatusOr<torch::Dtype> ParseDtype(const std::string& text) {
   if (text == "float16" || text == "fp16") return torch::kFloat16;
   return absl::InvalidArgumentError(
       absl::StrCat("--dtype: want float32, bfloat16 or float16, got '", text, "'"));
+}
+
+void PinComputeThreads() {
+  static std::once_flag once;
+  std::call_once(once, [] { at::set_num_threads(at::get_num_threads()); });
 }
 
 std::string DtypeName(torch::Dtype dtype) {

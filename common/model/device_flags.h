@@ -34,6 +34,13 @@ absl::StatusOr<torch::Dtype> ParseDtype(const std::string& text);
 // The dtype a checkpoint's config.json names ("dtype", else "torch_dtype"); float32
 // when it names none or one we do not load.
 torch::Dtype CheckpointDtype(const std::filesystem::path& model_dir);
+
+// Fixes this process's compute threads at their current number and turns MKL's dynamic
+// threading off, as torch.set_num_threads does: with MKL_DYNAMIC on (MKL's default, and a
+// C++ process that never calls set_num_threads keeps it), MKL may run a GEMM on fewer
+// threads than asked, splitting the sum differently, so the same product can differ in its
+// last bits from call to call on a loaded machine. Idempotent; model loading calls it.
+void PinComputeThreads();
 // "float32", "bfloat16", "float16" (config.json's spelling).
 std::string DtypeName(torch::Dtype dtype);
 

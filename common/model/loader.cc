@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/io/safetensors.h"
+#include "common/model/device_flags.h"
 #include "common/model/weights.h"
 #include "common/status/torch_status.h"
 
@@ -93,6 +94,7 @@ absl::Status LoadInto(DecoderModel& model, const Checkpoint& checkpoint,
 
 absl::StatusOr<std::shared_ptr<CausalLm>> LoadCausalLm(const std::filesystem::path& dir,
                                                        const LoadOptions& options) {
+  PinComputeThreads();
   if (absl::Status s = CheckOptions(options); !s.ok()) return s;
   absl::StatusOr<Checkpoint> checkpoint = OpenCheckpoint(dir);
   if (!checkpoint.ok()) return checkpoint.status();
@@ -119,6 +121,7 @@ absl::StatusOr<std::shared_ptr<CausalLm>> LoadCausalLm(const std::filesystem::pa
 
 absl::StatusOr<std::shared_ptr<SequenceClassifier>> LoadSequenceClassifier(
     const std::filesystem::path& dir, const LoadOptions& options) {
+  PinComputeThreads();
   if (absl::Status s = CheckOptions(options); !s.ok()) return s;
   absl::StatusOr<Checkpoint> checkpoint = OpenCheckpoint(dir);
   if (!checkpoint.ok()) return checkpoint.status();
