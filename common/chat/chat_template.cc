@@ -88,7 +88,7 @@ absl::StatusOr<ChatTemplate> ChatTemplate::Load(const fs::path& dir) {
       source = it->get<std::string>();
     } else if (it->is_array()) {
       for (const auto& named : *it) {
-        if (named.is_object() && named.value("name", "") == "default" &&
+        if (named.is_object() && named.contains("name") && named["name"] == "default" &&
             named.contains("template") && named["template"].is_string()) {
           source = named["template"].get<std::string>();
         }
@@ -187,7 +187,9 @@ absl::StatusOr<ConversationText> ApplyToExample(const ChatTemplate& chat_templat
   if (!prompt.is_array() || prompt.empty() || !prompt.back().is_object()) {
     return absl::InvalidArgumentError("\"prompt\" must be a non-empty list of messages");
   }
-  const std::string last_role = prompt.back().value("role", "");
+  auto role = prompt.back().find("role");
+  const std::string last_role =
+      role != prompt.back().end() && role->is_string() ? role->get<std::string>() : "";
   ApplyOptions prompt_options;
   if (last_role == "user") {
     prompt_options.add_generation_prompt = true;

@@ -126,7 +126,13 @@ absl::Status SavePeftAdapter(torch::nn::Module& model, const fs::path& dir,
 }
 
 absl::StatusOr<LoraOptions> LoadPeftAdapter(torch::nn::Module& model, const fs::path& dir) {
-  auto options = ParseConfig(dir / kConfigFile);
+  absl::StatusOr<LoraOptions> options;
+  try {  // a field of an unexpected JSON type
+    options = ParseConfig(dir / kConfigFile);
+  } catch (const nlohmann::json::exception& error) {
+    return absl::InvalidArgumentError(
+        absl::StrCat((dir / kConfigFile).string(), ": ", error.what()));
+  }
   if (!options.ok()) return options.status();
   auto file = io::SafetensorsFile::Open(dir / kWeightsFile);
   if (!file.ok()) return file.status();

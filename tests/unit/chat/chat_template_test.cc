@@ -148,6 +148,12 @@ TEST(ChatTemplateLoadTest, BadConversationsAreClearErrors) {
   EXPECT_THAT(
       std::string(ApplyToExample(*chat_template, example(R"({"prompt": []})")).status().message()),
       HasSubstr("non-empty list of messages"));
+  // Found by the fuzzer: a role that is not a string.
+  EXPECT_THAT(std::string(ApplyToExample(*chat_template,
+                                         example(R"({"prompt": [{"role": 44, "content": "x"}]})"))
+                              .status()
+                              .message()),
+              HasSubstr("invalid role in the prompt's last message"));
   std::string deep = R"([{"role": "user", "content": "x", "extra": )";
   for (int i = 0; i < 2000; ++i) deep += "[";
   for (int i = 0; i < 2000; ++i) deep += "]";
