@@ -177,8 +177,20 @@ absl::StatusOr<std::string> ChatTemplate::Apply(
 absl::StatusOr<ConversationText> ApplyToExample(const ChatTemplate& chat_template,
                                                 const nlohmann::ordered_json& example) {
   ConversationText out;
+  // A line's own template arguments: "chat_template_kwargs", and "tools" as TRL's
+  // SFTTrainer passes it.
+  nlohmann::ordered_json extra = nlohmann::ordered_json::object();
+  if (auto kwargs = example.find("chat_template_kwargs"); kwargs != example.end()) {
+    if (!kwargs->is_object())
+      return absl::InvalidArgumentError("\"chat_template_kwargs\" must be an object");
+    extra = *kwargs;
+  }
+  if (auto tools = example.find("tools"); tools != example.end() && !tools->is_null()) {
+    if (!tools->is_array()) return absl::InvalidArgumentError("\"tools\" must be a list");
+    extra["tools"] = *tools;
+  }
   if (example.contains("messages")) {
-    auto text = chat_template.Apply(example["messages"], {});
+    auto text = chat_template.Apply(example["messages"], {}, &extra);
     if (!text.ok()) return text.status();
     out.text = *std::move(text);
   }
@@ -199,7 +211,7 @@ absl::StatusOr<ConversationText> ApplyToExample(const ChatTemplate& chat_templat
     return absl::InvalidArgumentError(absl::StrCat("invalid role in the prompt's last message: \"",
                                                    last_role, "\" (expected user or assistant)"));
   }
-  auto prompt_text = chat_template.Apply(prompt, prompt_options);
+  auto prompt_text = chat_template.Apply(prompt, prompt_options, &extra);
   if (!prompt_text.ok()) return prompt_text.status();
   out.prompt = *std::move(prompt_text);
   // Each answer: render prompt + answer, keep the prompt's common prefix (TRL does this for
@@ -209,7 +221,7 @@ absl::StatusOr<ConversationText> ApplyToExample(const ChatTemplate& chat_templat
     if (!example.contains(key)) continue;
     nlohmann::ordered_json whole = prompt;
     for (const auto& message : example[key]) whole.push_back(message);
-    auto rendered = chat_template.Apply(whole, {});
+    auto rendered = chat_template.Apply(whole, {}, &extra);
     if (!rendered.ok()) return rendered.status();
     out.prompt = CommonPrefix(out.prompt, *rendered);
     *field = rendered->substr(out.prompt.size());

@@ -47,7 +47,8 @@ class ChatTemplate {
   ValueDict special_tokens_;
 };
 
-// A conversational example as text, the way TRL 0.24's apply_chat_template converts it:
+// A conversational example as text, the way TRL 0.24's apply_chat_template converts it
+// (with the line's "chat_template_kwargs" and "tools" passed to the template):
 //   {"messages"}                      -> text (the whole conversation);
 //   {"prompt"}                        -> prompt with the generation prompt (or continuing a
 //                                        final assistant message);

@@ -67,6 +67,18 @@ absl::StatusOr<std::shared_ptr<const Json>> ParseConversation(const Json& object
                                                               DatasetFormat format,
                                                               std::string_view where) {
   auto out = std::make_shared<Json>(Json::object());
+  // The line's own template arguments travel with it (TRL's SFTTrainer passes both).
+  if (auto tools = object.find("tools"); tools != object.end() && !tools->is_null()) {
+    if (!tools->is_array()) return LineError(where, "field \"tools\" must be a list");
+    (*out)["tools"] = *tools;
+  }
+  if (auto kwargs = object.find("chat_template_kwargs");
+      kwargs != object.end() && !kwargs->is_null()) {
+    if (!kwargs->is_object()) {
+      return LineError(where, "field \"chat_template_kwargs\" must be an object");
+    }
+    (*out)["chat_template_kwargs"] = *kwargs;
+  }
   if (object.contains("messages") && !object.contains("prompt")) {
     if (format != DatasetFormat::kPromptCompletion) {
       return LineError(where, absl::StrCat("a \"messages\" conversation is an SFT example; this "

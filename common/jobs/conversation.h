@@ -7,6 +7,8 @@
 //                    or {"messages": [...]}: the last assistant message is the completion
 //                    and everything before it the prompt (earlier turns are context)
 //   preference       {"prompt": [...], "chosen": [...], "rejected": [...]}
+// A line may also carry "tools" (a list of function schemas) and "chat_template_kwargs" (an
+// object): both reach the template, as TRL's SFTTrainer passes them.
 
 #include <memory>
 #include <string_view>

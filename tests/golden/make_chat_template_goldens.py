@@ -188,6 +188,17 @@ TRL_EXAMPLES = [
     ("language_modeling", {"messages": [sys_("You are a helpful assistant."), user("What is 2+2?"),
                                         asst("2+2 equals 4.")]}),
     ("prompt_only", {"prompt": [user("What is 2+2?")]}),
+    # Per-line template arguments, as TRL's SFTTrainer passes them: a "tools" column and
+    # "chat_template_kwargs".
+    ("prompt_completion_tools", {
+        "prompt": [user("Weather in Paris?")], "completion": [asst("Let me check.")],
+        "tools": [{"type": "function", "function": {
+            "name": "get_weather", "description": "Weather of a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                           "required": ["city"]}}}]}),
+    ("prompt_completion_kwargs", {
+        "prompt": [user("What day is it?")], "completion": [asst("A good one.")],
+        "chat_template_kwargs": {"date_string": "01 Jan 2030"}}),
 ]
 
 
@@ -199,7 +210,7 @@ def trl_cases():
                     "set": {"bos_token": SPECIAL[name].get("bos_token"), "eos_token": SPECIAL[name]["eos_token"]},
                     "special_tokens_map": tok.special_tokens_map}
         for case_name, example in TRL_EXAMPLES:
-            out = maybe_apply_chat_template(copy.deepcopy(example), tok)
+            out = maybe_apply_chat_template(copy.deepcopy(example), tok, tools=example.get("tools"))
             cases.append({"name": "trl_" + case_name, "template": name,
                           "trl_function": "trl.data_utils.maybe_apply_chat_template",
                           "trl_input": example, "trl_tokenizer": tok_info, "trl_output": out})

@@ -98,7 +98,7 @@ TEST(ChatTemplateGoldenTest, ConvertsConversationalExamplesAsTrl) {
     EXPECT_GE(fields, 1);
     ++checked;
   }
-  EXPECT_EQ(checked, 8);
+  EXPECT_EQ(checked, 12);
 }
 
 TEST(ChatTemplateLoadTest, FromAModelDirectory) {

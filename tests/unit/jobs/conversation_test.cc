@@ -76,6 +76,12 @@ TEST(ConversationTest, BadLinesNameTheFieldAndMessage) {
   EXPECT_THAT(error(R"({"messages": [{"role": "user", "content": "x"}]})",
                     DatasetFormat::kPromptCompletion),
               HasSubstr("no assistant message to train on"));
+  EXPECT_THAT(error(R"({"prompt": [{"role": "user", "content": "x"}], "tools": {"name": "f"}})",
+                    DatasetFormat::kPromptOnly),
+              HasSubstr("field \"tools\" must be a list"));
+  EXPECT_THAT(error(R"({"prompt": [{"role": "user", "content": "x"}], "chat_template_kwargs": 1})",
+                    DatasetFormat::kPromptOnly),
+              HasSubstr("field \"chat_template_kwargs\" must be an object"));
   EXPECT_THAT(
       error(R"({"messages": [{"role": "user", "content": "x"}]})", DatasetFormat::kPreference),
       HasSubstr("a \"messages\" conversation is an SFT example"));
@@ -133,7 +139,7 @@ TEST(ConversationTest, TokenizesTrlsRenderingWithoutExtraSpecialTokens) {
     if (expected.contains("rejected")) EXPECT_EQ((*tokenized)[0].rejected, encode("rejected"));
     ++checked;
   }
-  EXPECT_EQ(checked, 3);
+  EXPECT_EQ(checked, 5);
   fs::remove_all(dir);
 }
 
