@@ -11,6 +11,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/chat/jinja_builtins.h"
 
 namespace rlhf::chat {
 namespace {
@@ -25,13 +26,8 @@ absl::StatusOr<std::string> ReadFile(const fs::path& path) {
   return content.str();
 }
 
-// Python's str.strip() (ASCII whitespace).
-std::string Strip(const std::string& s) {
-  const char* kSpace = " \t\n\r\f\v";
-  const size_t begin = s.find_first_not_of(kSpace);
-  if (begin == std::string::npos) return "";
-  return s.substr(begin, s.find_last_not_of(kSpace) - begin + 1);
-}
+// Python's str.strip().
+std::string Strip(const std::string& s) { return StripChars(s, Value(), true, true); }
 
 std::string CommonPrefix(const std::string& a, const std::string& b) {
   size_t n = 0;

@@ -2,30 +2,16 @@
 // student and shares its tokenizer, a positive fixed KL coefficient, and no reward.
 
 #include <filesystem>
-#include <fstream>
-#include <optional>
-#include <sstream>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "common/jobs/algorithms.h"
 #include "common/jobs/spec_checks.h"
+#include "common/tokenizer/json_config.h"
 
 namespace rlhf::jobs {
-namespace {
 
 namespace fs = std::filesystem;
-
-// The file's bytes, or nullopt when it cannot be read.
-std::optional<std::string> Contents(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-}  // namespace
 
 void CheckDistill(const v1::JobSpec& spec, const ValidateOptions& options, SpecErrors* errors) {
   const AlgorithmFacts* facts = FindAlgorithm(spec.algorithm());
@@ -49,9 +35,9 @@ void CheckDistill(const v1::JobSpec& spec, const ValidateOptions& options, SpecE
     errors->Add("models.reference_dir",
                 "distill needs a teacher: set it to a model other than models.policy_dir");
   } else if (options.check_files) {
-    auto student = Contents(fs::path(models.policy_dir()) / "tokenizer.json");
-    auto teacher = Contents(fs::path(models.reference_dir()) / "tokenizer.json");
-    if (student && teacher && *student != *teacher) {
+    auto student = tokenizer::ReadFileToString(fs::path(models.policy_dir()) / "tokenizer.json");
+    auto teacher = tokenizer::ReadFileToString(fs::path(models.reference_dir()) / "tokenizer.json");
+    if (student.ok() && teacher.ok() && *student != *teacher) {
       errors->Add("models.reference_dir",
                   "the teacher's tokenizer.json differs from the policy's: distillation compares "
                   "log-probs of the same token ids, so both must share one tokenizer");
